@@ -31,7 +31,9 @@ def _command_modules() -> list[ModuleType]:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="kolwatch", description="Social-media and KOL monitoring for brand teams.")
-    parser.add_argument("--settings", help="path to settings.toml (default: $KOLWATCH_SETTINGS or ./settings.toml)")
+    parser.add_argument(
+        "--settings", help="path to settings.toml (default: $KOLWATCH_SETTINGS or ./settings.toml)"
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug details")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for module in _command_modules():

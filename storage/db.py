@@ -1,0 +1,133 @@
+"""Engines and sessions: SQLite (WAL, busy timeout, BEGIN IMMEDIATE for writers) or PostgreSQL.
+
+`Database` owns two engines over one URL: a writer whose transactions take SQLite's write lock up
+front (a deferred transaction that upgrades from read to write gets SQLITE_BUSY without waiting,
+see research/botstack.md section 5) and a reader for queries. On PostgreSQL both are ordinary.
+Async code calls `await db.run(fn, ...)`, which runs the repository function in a worker thread so
+the event loop (the bot's polling) never waits on the database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import sqlite3
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, ParamSpec, TypeVar
+
+from sqlalchemy import event, text
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import ArgumentError, OperationalError
+from sqlalchemy.pool import NullPool, StaticPool
+from sqlmodel import Session, SQLModel, create_engine
+
+from storage import models  # noqa: F401  (registers the tables on SQLModel.metadata)
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+class DatabaseError(Exception):
+    """The database cannot be opened or reached; the message says which URL (without password)."""
+
+
+def safe_url(url: str) -> str:
+    """The URL with any password hidden, for messages and logs."""
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return "<invalid database url>"
+
+
+def _sqlite_pragmas(immediate: bool) -> Callable[[Engine], None]:
+    def install(engine: Engine) -> None:
+        @event.listens_for(engine, "connect")
+        def _on_connect(dbapi_con: sqlite3.Connection, _record: Any) -> None:
+            # Stop pysqlite from issuing its own deferred BEGIN; we send BEGIN ourselves.
+            dbapi_con.isolation_level = None
+            for pragma in ("journal_mode=WAL", "busy_timeout=15000", "synchronous=NORMAL", "foreign_keys=ON"):
+                dbapi_con.execute(f"PRAGMA {pragma}")
+
+        @event.listens_for(engine, "begin")
+        def _on_begin(conn: Any) -> None:
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+    return install
+
+
+def make_engine(url: str, *, writer: bool = True) -> Engine:
+    try:
+        parsed = make_url(url)
+    except ArgumentError as exc:
+        raise DatabaseError(f"invalid database url {url!r}: {exc}") from None
+    if parsed.get_backend_name() == "sqlite":
+        database = parsed.database or ""
+        in_memory = database in ("", ":memory:")
+        if not in_memory:
+            Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(
+            url,
+            connect_args={"timeout": 15, "check_same_thread": False},
+            poolclass=StaticPool if in_memory else NullPool,
+        )
+        _sqlite_pragmas(immediate=writer)(engine)
+        return engine
+    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
+
+
+class Database:
+    """The database of one kolwatch process: writer and reader engines, sessions, async bridge."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.writer = make_engine(url, writer=True)
+        parsed = make_url(url)
+        in_memory = parsed.get_backend_name() == "sqlite" and parsed.database in (None, "", ":memory:")
+        # An in-memory SQLite database exists once per connection: readers must share the writer's.
+        self.reader = self.writer if in_memory else make_engine(url, writer=False)
+
+    @property
+    def dialect(self) -> str:
+        return self.writer.dialect.name
+
+    def check(self) -> None:
+        """Open a connection now, so an unreachable database is reported at start-up."""
+
+        try:
+            with self.reader.connect() as conn:
+                conn.execute(text("SELECT 1"))
+        except (OperationalError, OSError) as exc:
+            reason = (
+                str(getattr(exc, "orig", exc)).strip().splitlines()[0] if str(exc) else type(exc).__name__
+            )
+            raise DatabaseError(f"cannot open database {safe_url(self.url)}: {reason}") from None
+
+    def create_all(self) -> None:
+        """Create missing tables directly (tests, the demo); services use `kolwatch db upgrade`."""
+
+        SQLModel.metadata.create_all(self.writer)
+
+    @contextlib.contextmanager
+    def write(self) -> Iterator[Session]:
+        """A write transaction: committed on success, rolled back on any exception."""
+
+        with Session(self.writer, expire_on_commit=False) as session, session.begin():
+            yield session
+
+    @contextlib.contextmanager
+    def read(self) -> Iterator[Session]:
+        with Session(self.reader, expire_on_commit=False) as session:
+            yield session
+
+    async def run(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """Run a blocking repository call in a worker thread."""
+
+        return await asyncio.to_thread(functools.partial(fn, *args, **kwargs))
+
+    def dispose(self) -> None:
+        self.writer.dispose()
+        if self.reader is not self.writer:
+            self.reader.dispose()

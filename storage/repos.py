@@ -1,0 +1,1314 @@
+"""Repository functions: every SQL statement of the collection, matching, counter and outbox path.
+
+Functions take a `Session` first and keyword arguments after; they never commit (the caller's
+`Database.write()` block is the transaction). Bulk writes are idempotent: posts are inserted with
+ON CONFLICT DO NOTHING and only new rows are returned, re-seen posts get fresh counts, mentions and
+alerts are unique by natural key. The same code runs on SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, bindparam, delete, func, or_, select, tuple_, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlmodel import Session, col
+
+from collectors.base import Author, HotEntry, Post
+from nlp.types import NEGATIVE, NEUTRAL, POSITIVE, UNSCORED, Analysis
+from storage.models import (
+    AlertRow,
+    AuthorRow,
+    CounterRow,
+    DeliveryRow,
+    DetectorStateRow,
+    FollowerSnapshotRow,
+    HotEntryRow,
+    IgnoredAuthorRow,
+    KolScoreRow,
+    MentionRow,
+    PostRow,
+    SentimentFeedbackRow,
+    SourceRow,
+    SourceRunRow,
+    WatchRow,
+    WorkspaceAdminRow,
+    WorkspaceChatRow,
+    WorkspaceRow,
+)
+
+BATCH = 400  # SQLite's bound-parameter limit makes larger multi-row inserts fail
+BUCKETS_S = (300, 3600)
+
+
+def _insert(session: Session, table: Any) -> Any:
+    dialect = session.get_bind().dialect.name
+    return pg_insert(table) if dialect == "postgresql" else sqlite_insert(table)
+
+
+def _chunks(items: Sequence[Any], size: int = BATCH) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def as_utc(moment: datetime) -> datetime:
+    """SQLite returns naive datetimes for UTC-stored values; make them aware again."""
+
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def bucket_start(moment: datetime, bucket_s: int) -> datetime:
+    epoch = int(as_utc(moment).timestamp())
+    return datetime.fromtimestamp(epoch - epoch % bucket_s, UTC)
+
+
+def engagement(likes: int | None, comments: int | None, reposts: int | None) -> float:
+    """Engagement weight of one post: a repost spreads further than a comment, a comment more than a like."""
+
+    return float((likes or 0) + 2 * (comments or 0) + 3 * (reposts or 0))
+
+
+# --------------------------------------------------------------------------- configuration sync
+
+
+@dataclass(frozen=True)
+class WatchSpec:
+    name: str
+    query: str
+    competitors: tuple[str, ...] = ()
+    detector_settings: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class WorkspaceSpec:
+    name: str
+    timezone: str = "Asia/Shanghai"
+    chats: tuple[int, ...] = ()
+    admins: tuple[int, ...] = ()
+    watches: tuple[WatchSpec, ...] = ()
+
+
+@dataclass(frozen=True)
+class SourceSpecRow:
+    workspace: str | None
+    platform: str
+    kind: str
+    target: str
+    every_s: int
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+def sync_config(
+    session: Session, *, workspaces: Sequence[WorkspaceSpec], sources: Sequence[SourceSpecRow]
+) -> None:
+    """Make the database's workspaces, chats, admins, watches and sources match settings.toml.
+
+    Settings are the truth for what they name; watches and sources that settings no longer name
+    are disabled, not deleted, so their history stays. Chats and admins named in settings are
+    added; ones added through the bot are kept.
+    """
+
+    ws_ids: dict[str, int] = {}
+    for spec in workspaces:
+        ws = session.exec(select(WorkspaceRow).where(WorkspaceRow.name == spec.name)).scalars().first()
+        if ws is None:
+            ws = WorkspaceRow(name=spec.name, timezone=spec.timezone)
+            session.add(ws)
+            session.flush()
+        else:
+            ws.timezone = spec.timezone
+        assert ws.id is not None
+        ws_ids[spec.name] = ws.id
+        for chat_id in spec.chats:
+            owner = (
+                session.exec(select(WorkspaceChatRow).where(WorkspaceChatRow.chat_id == chat_id))
+                .scalars()
+                .first()
+            )
+            if owner is None:
+                session.add(WorkspaceChatRow(workspace_id=ws.id, chat_id=chat_id))
+            else:
+                owner.workspace_id = ws.id
+        known_admins = set(
+            session.exec(
+                select(WorkspaceAdminRow.user_id).where(WorkspaceAdminRow.workspace_id == ws.id)
+            ).scalars()
+        )
+        for user_id in spec.admins:
+            if user_id not in known_admins:
+                session.add(WorkspaceAdminRow(workspace_id=ws.id, user_id=user_id))
+        existing = {
+            w.name: w for w in session.exec(select(WatchRow).where(WatchRow.workspace_id == ws.id)).scalars()
+        }
+        named = set()
+        for watch in spec.watches:
+            named.add(watch.name)
+            row = existing.get(watch.name)
+            if row is None:
+                session.add(
+                    WatchRow(
+                        workspace_id=ws.id,
+                        name=watch.name,
+                        query=watch.query,
+                        competitors=list(watch.competitors),
+                        detector_settings=dict(watch.detector_settings),
+                    )
+                )
+            elif (row.query, row.competitors, row.detector_settings, row.enabled) != (
+                watch.query,
+                list(watch.competitors),
+                dict(watch.detector_settings),
+                True,
+            ):
+                row.query = watch.query
+                row.competitors = list(watch.competitors)
+                row.detector_settings = dict(watch.detector_settings)
+                row.enabled = True
+                row.updated_at = datetime.now(UTC)
+        for name, row in existing.items():
+            if name not in named and row.enabled:
+                row.enabled = False
+    session.flush()
+
+    wanted: set[tuple[int | None, str, str, str]] = set()
+    for src in sources:
+        ws_id = ws_ids.get(src.workspace) if src.workspace else None
+        key = (ws_id, src.platform, src.kind, src.target)
+        wanted.add(key)
+        row = (
+            session.exec(
+                select(SourceRow).where(
+                    SourceRow.workspace_id == ws_id
+                    if ws_id is not None
+                    else col(SourceRow.workspace_id).is_(None),
+                    SourceRow.platform == src.platform,
+                    SourceRow.kind == src.kind,
+                    SourceRow.target == src.target,
+                )
+            )
+            .scalars()
+            .first()
+        )
+        if row is None:
+            session.add(
+                SourceRow(
+                    workspace_id=ws_id,
+                    platform=src.platform,
+                    kind=src.kind,
+                    target=src.target,
+                    every_s=src.every_s,
+                    options=dict(src.options),
+                )
+            )
+        else:
+            row.every_s = src.every_s
+            row.options = dict(src.options)
+            row.enabled = True
+    for row in session.exec(select(SourceRow)).scalars():
+        if (row.workspace_id, row.platform, row.kind, row.target) not in wanted and row.enabled:
+            row.enabled = False
+    session.flush()
+
+
+# --------------------------------------------------------------------------- sources and leases
+
+
+@dataclass(frozen=True)
+class ClaimedSource:
+    id: int
+    workspace_id: int | None
+    platform: str
+    kind: str
+    target: str
+    options: dict[str, Any]
+    cursor: dict[str, Any]
+    every_s: int
+    health: str
+    consecutive_failures: int
+    lease_owner: str
+
+
+def claim_due_sources(
+    session: Session,
+    *,
+    owner: str,
+    now: datetime,
+    lease_s: float,
+    limit: int = 10,
+    only_ids: Iterable[int] | None = None,
+) -> list[ClaimedSource]:
+    """Lease up to `limit` due, enabled sources to `owner`; no other process gets them meanwhile.
+
+    On PostgreSQL the candidate rows are locked with FOR UPDATE SKIP LOCKED; on SQLite the caller's
+    BEGIN IMMEDIATE transaction already serialises writers.
+    """
+
+    due = (
+        select(SourceRow.id)
+        .where(
+            SourceRow.enabled,
+            SourceRow.next_run_at <= now,
+            or_(col(SourceRow.lease_until).is_(None), col(SourceRow.lease_until) < now),
+        )
+        .order_by(SourceRow.next_run_at)
+        .limit(limit)
+    )
+    if only_ids is not None:
+        due = due.where(col(SourceRow.id).in_(list(only_ids)))
+    if session.get_bind().dialect.name == "postgresql":
+        due = due.with_for_update(skip_locked=True)
+    ids = list(session.exec(due).scalars())
+    if not ids:
+        return []
+    session.exec(
+        update(SourceRow)
+        .where(col(SourceRow.id).in_(ids))
+        .values(lease_owner=owner, lease_until=now + timedelta(seconds=lease_s))
+    )
+    rows = session.exec(
+        select(SourceRow).where(col(SourceRow.id).in_(ids)).order_by(SourceRow.next_run_at)
+    ).scalars()
+    return [
+        ClaimedSource(
+            id=r.id or 0,
+            workspace_id=r.workspace_id,
+            platform=r.platform,
+            kind=r.kind,
+            target=r.target,
+            options=dict(r.options),
+            cursor=dict(r.cursor),
+            every_s=r.every_s,
+            health=r.health,
+            consecutive_failures=r.consecutive_failures,
+            lease_owner=owner,
+        )
+        for r in rows
+    ]
+
+
+def _owned_source(session: Session, source_id: int, owner: str) -> SourceRow | None:
+    row = session.get(SourceRow, source_id)
+    if row is None or row.lease_owner != owner:
+        return None
+    return row
+
+
+def extend_lease(session: Session, *, source_id: int, owner: str, until: datetime) -> bool:
+    row = _owned_source(session, source_id, owner)
+    if row is None:
+        return False
+    row.lease_until = until
+    return True
+
+
+@dataclass(frozen=True)
+class HealthChange:
+    source_id: int
+    workspace_id: int | None
+    platform: str
+    kind: str
+    target: str
+    old: str
+    new: str
+    message: str
+
+
+def finish_source(
+    session: Session,
+    *,
+    source_id: int,
+    owner: str,
+    now: datetime,
+    health: str,
+    message: str = "",
+    retry_after_s: float | None = None,
+    backoff_s: float | None = None,
+) -> HealthChange | None:
+    """Release the lease, schedule the next run and record health.
+
+    Returns the change when health moved between "ok" and a failure class (or between failure
+    classes), so the caller can raise one admin alert per transition, not one per run. A lost
+    lease (another worker took over after expiry) changes nothing and returns None.
+    """
+
+    row = _owned_source(session, source_id, owner)
+    if row is None:
+        return None
+    old = row.health
+    row.lease_owner = None
+    row.lease_until = None
+    row.last_run_at = now
+    if health == "ok":
+        row.consecutive_failures = 0
+        row.last_ok_at = now
+        row.health_message = ""
+        delay = float(row.every_s)
+    else:
+        row.consecutive_failures += 1
+        row.last_error_at = now
+        row.health_message = message[:1000]
+        delay = max(float(row.every_s), retry_after_s or 0.0, backoff_s or 0.0)
+    row.next_run_at = now + timedelta(seconds=delay)
+    if old == health:
+        return None
+    row.health = health
+    row.health_changed_at = now
+    if old == "new" and health == "ok":
+        return None
+    return HealthChange(
+        source_id=source_id,
+        workspace_id=row.workspace_id,
+        platform=row.platform,
+        kind=row.kind,
+        target=row.target,
+        old=old,
+        new=health,
+        message=message,
+    )
+
+
+def start_source_run(session: Session, *, source_id: int, now: datetime) -> int:
+    run = SourceRunRow(source_id=source_id, started_at=now)
+    session.add(run)
+    session.flush()
+    assert run.id is not None
+    return run.id
+
+
+def finish_source_run(
+    session: Session,
+    *,
+    run_id: int,
+    now: datetime,
+    pages: int,
+    seen: int,
+    new: int,
+    outcome: str,
+    message: str = "",
+) -> None:
+    session.exec(
+        update(SourceRunRow)
+        .where(SourceRunRow.id == run_id)
+        .values(
+            finished_at=now,
+            pages=pages,
+            posts_seen=seen,
+            posts_new=new,
+            outcome=outcome,
+            message=message[:1000],
+        )
+    )
+
+
+@dataclass(frozen=True)
+class SourceHealthRow:
+    id: int
+    workspace: str | None
+    platform: str
+    kind: str
+    target: str
+    enabled: bool
+    health: str
+    message: str
+    consecutive_failures: int
+    last_ok_at: datetime | None
+    last_error_at: datetime | None
+    next_run_at: datetime
+    posts_total: int
+
+
+def source_health(session: Session, *, workspace_id: int | None = None) -> list[SourceHealthRow]:
+    stmt = select(SourceRow, WorkspaceRow.name).join(
+        WorkspaceRow, col(SourceRow.workspace_id) == col(WorkspaceRow.id), isouter=True
+    )
+    if workspace_id is not None:
+        stmt = stmt.where(SourceRow.workspace_id == workspace_id)
+    out = []
+    for row, ws_name in session.exec(
+        stmt.order_by(SourceRow.platform, SourceRow.kind, SourceRow.target)
+    ).all():
+        out.append(
+            SourceHealthRow(
+                id=row.id or 0,
+                workspace=ws_name,
+                platform=row.platform,
+                kind=row.kind,
+                target=row.target,
+                enabled=row.enabled,
+                health=row.health,
+                message=row.health_message,
+                consecutive_failures=row.consecutive_failures,
+                last_ok_at=as_utc(row.last_ok_at) if row.last_ok_at else None,
+                last_error_at=as_utc(row.last_error_at) if row.last_error_at else None,
+                next_run_at=as_utc(row.next_run_at),
+                posts_total=row.posts_total,
+            )
+        )
+    return out
+
+
+# --------------------------------------------------------------------------- authors and posts
+
+
+@dataclass(frozen=True)
+class Privacy:
+    """Pseudonymise accounts below a follower threshold (PIPL/GDPR): hashed id, no name."""
+
+    pseudonymise_below: int | None = None
+    salt: str = ""
+
+    def applies(self, author: Author) -> bool:
+        if self.pseudonymise_below is None:
+            return False
+        return author.followers is None or author.followers < self.pseudonymise_below
+
+    def author_id(self, author: Author) -> str:
+        digest = hashlib.sha256(
+            f"{self.salt}\x00{author.platform}\x00{author.author_id}".encode()
+        ).hexdigest()
+        return "anon-" + digest[:20]
+
+
+def _author_values(author: Author, privacy: Privacy, now: datetime) -> dict[str, Any]:
+    if privacy.applies(author):
+        return {
+            "platform": author.platform,
+            "author_id": privacy.author_id(author),
+            "name": "",
+            "url": "",
+            "followers": author.followers,
+            "following": None,
+            "posts_count": None,
+            "verified": author.verified,
+            "verified_type": author.verified_type,
+            "description": "",
+            "pseudonymised": True,
+            "first_seen_at": now,
+            "last_seen_at": now,
+        }
+    return {
+        "platform": author.platform,
+        "author_id": author.author_id,
+        "name": author.name,
+        "url": author.url,
+        "followers": author.followers,
+        "following": author.following,
+        "posts_count": author.posts_count,
+        "verified": author.verified,
+        "verified_type": author.verified_type,
+        "description": author.description[:2000],
+        "pseudonymised": False,
+        "first_seen_at": now,
+        "last_seen_at": now,
+    }
+
+
+def upsert_authors(
+    session: Session, *, authors: Iterable[Author], now: datetime, privacy: Privacy = Privacy()
+) -> dict[tuple[str, str], int]:
+    """Insert or refresh authors; returns (platform, original author_id) -> author primary key.
+
+    Known fields are never overwritten with unknown ones: a post that embeds a user without a
+    follower count keeps the count a profile fetch stored earlier. A follower snapshot is taken
+    at most once an hour per author.
+    """
+
+    by_key: dict[tuple[str, str], Author] = {}
+    for author in authors:
+        key = (author.platform, author.author_id)
+        prev = by_key.get(key)
+        by_key[key] = author if prev is None or author.followers is not None else prev
+    if not by_key:
+        return {}
+    values = [_author_values(a, privacy, now) for a in by_key.values()]
+    stored_key = {k: (v["platform"], v["author_id"]) for k, v in zip(by_key, values, strict=True)}
+    for chunk in _chunks(values):
+        stmt = _insert(session, AuthorRow).values(list(chunk))
+        excluded = stmt.excluded
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["platform", "author_id"],
+            set_={
+                "name": func.coalesce(func.nullif(excluded.name, ""), AuthorRow.name),
+                "url": func.coalesce(func.nullif(excluded.url, ""), AuthorRow.url),
+                "followers": func.coalesce(excluded.followers, AuthorRow.followers),
+                "following": func.coalesce(excluded.following, AuthorRow.following),
+                "posts_count": func.coalesce(excluded.posts_count, AuthorRow.posts_count),
+                "verified": excluded.verified,
+                "verified_type": func.coalesce(excluded.verified_type, AuthorRow.verified_type),
+                "description": func.coalesce(func.nullif(excluded.description, ""), AuthorRow.description),
+                "last_seen_at": excluded.last_seen_at,
+            },
+        )
+        session.exec(stmt)
+    keys = list(set(stored_key.values()))
+    pks: dict[tuple[str, str], int] = {}
+    for chunk in _chunks(keys, 200):
+        rows = session.exec(
+            select(AuthorRow.id, AuthorRow.platform, AuthorRow.author_id).where(
+                tuple_(col(AuthorRow.platform), col(AuthorRow.author_id)).in_(list(chunk))
+            )
+        ).all()
+        for pk, platform, author_id in rows:
+            pks[(platform, author_id)] = pk
+    result = {orig: pks[stored] for orig, stored in stored_key.items()}
+
+    hour = bucket_start(now, 3600)
+    snapshots = [
+        {"author_pk": result[key], "taken_at": hour, "followers": a.followers}
+        for key, a in by_key.items()
+        if a.followers is not None
+    ]
+    for chunk in _chunks(snapshots):
+        session.exec(
+            _insert(session, FollowerSnapshotRow)
+            .values(list(chunk))
+            .on_conflict_do_nothing(index_elements=["author_pk", "taken_at"])
+        )
+    return result
+
+
+@dataclass(frozen=True)
+class StoredPost:
+    pk: int
+    post: Post
+    analysis: Analysis
+    author_pk: int
+
+
+def upsert_posts(
+    session: Session,
+    *,
+    posts: Sequence[Post],
+    analyses: Sequence[Analysis],
+    now: datetime,
+    privacy: Privacy = Privacy(),
+    dup_of: dict[tuple[str, str], int] | None = None,
+) -> list[StoredPost]:
+    """Store posts idempotently; return only the posts that were not stored before.
+
+    Re-seen posts get their counts refreshed (likes, reposts, comments, views grow over time) but
+    are not returned, so they are never matched, counted or alerted on twice.
+    """
+
+    if len(posts) != len(analyses):
+        raise ValueError("posts and analyses differ in length")
+    pairs: dict[tuple[str, str], tuple[Post, Analysis]] = {}
+    for post, analysis in zip(posts, analyses, strict=True):
+        pairs[(post.platform, post.post_id)] = (post, analysis)
+    if not pairs:
+        return []
+    author_pks = upsert_authors(
+        session, authors=[p.author for p, _ in pairs.values()], now=now, privacy=privacy
+    )
+
+    existing: dict[tuple[str, str], int] = {}
+    for chunk in _chunks(list(pairs), 200):
+        for pk, platform, post_id in session.exec(
+            select(PostRow.id, PostRow.platform, PostRow.post_id).where(
+                tuple_(col(PostRow.platform), col(PostRow.post_id)).in_(list(chunk))
+            )
+        ).all():
+            existing[(platform, post_id)] = pk
+
+    if existing:
+        refresh = [
+            {
+                "b_pk": pk,
+                "b_likes": pairs[key][0].likes,
+                "b_reposts": pairs[key][0].reposts,
+                "b_comments": pairs[key][0].comments,
+                "b_views": pairs[key][0].views,
+            }
+            for key, pk in existing.items()
+        ]
+        stmt = (
+            update(PostRow.__table__)  # type: ignore[arg-type]
+            .where(PostRow.__table__.c.id == bindparam("b_pk"))  # type: ignore[attr-defined]
+            .values(
+                likes=func.coalesce(bindparam("b_likes"), PostRow.__table__.c.likes),  # type: ignore[attr-defined]
+                reposts=func.coalesce(bindparam("b_reposts"), PostRow.__table__.c.reposts),  # type: ignore[attr-defined]
+                comments=func.coalesce(bindparam("b_comments"), PostRow.__table__.c.comments),  # type: ignore[attr-defined]
+                views=func.coalesce(bindparam("b_views"), PostRow.__table__.c.views),  # type: ignore[attr-defined]
+            )
+        )
+        session.connection().execute(stmt, refresh)
+
+    fresh = [key for key in pairs if key not in existing]
+    new: list[StoredPost] = []
+    dup_of = dup_of or {}
+    for chunk in _chunks(fresh):
+        rows = []
+        for key in chunk:
+            post, analysis = pairs[key]
+            rows.append(
+                {
+                    "platform": post.platform,
+                    "post_id": post.post_id,
+                    "url": post.url,
+                    "author_pk": author_pks[(post.author.platform, post.author.author_id)],
+                    "kind": post.kind,
+                    "title": post.title[:500],
+                    "text": post.text,
+                    "created_at": as_utc(post.created_at),
+                    "collected_at": now,
+                    "likes": post.likes,
+                    "reposts": post.reposts,
+                    "comments": post.comments,
+                    "views": post.views,
+                    "is_repost": post.is_repost,
+                    "parent_id": post.parent_id,
+                    "lang": analysis.lang,
+                    "sentiment": analysis.sentiment,
+                    "label": analysis.label,
+                    "keywords": list(analysis.keywords),
+                    "hashtags": list(analysis.hashtags),
+                    "signature": list(analysis.signature),
+                    "dup_of": dup_of.get(key),
+                }
+            )
+        inserted = session.exec(
+            _insert(session, PostRow)
+            .values(rows)
+            .on_conflict_do_nothing(index_elements=["platform", "post_id"])
+            .returning(PostRow.__table__.c.id, PostRow.__table__.c.platform, PostRow.__table__.c.post_id)  # type: ignore[attr-defined]
+        ).all()
+        for pk, platform, post_id in inserted:
+            post, analysis = pairs[(platform, post_id)]
+            new.append(
+                StoredPost(
+                    pk=pk,
+                    post=post,
+                    analysis=analysis,
+                    author_pk=author_pks[(post.author.platform, post.author.author_id)],
+                )
+            )
+    return new
+
+
+def store_hot_entries(session: Session, *, entries: Sequence[HotEntry]) -> int:
+    rows = [
+        {
+            "platform": e.platform,
+            "board": e.board,
+            "title": e.title,
+            "rank": e.rank,
+            "heat": e.heat,
+            "url": e.url,
+            "category": e.category,
+            "is_ad": e.is_ad,
+            "pinned": e.pinned,
+            "captured_at": as_utc(e.captured_at),
+        }
+        for e in entries
+    ]
+    stored = 0
+    for chunk in _chunks(rows):
+        stored += len(
+            session.exec(
+                _insert(session, HotEntryRow)
+                .values(list(chunk))
+                .on_conflict_do_nothing(index_elements=["platform", "board", "title", "captured_at"])
+                .returning(HotEntryRow.__table__.c.id)  # type: ignore[attr-defined]
+            ).all()
+        )
+    return stored
+
+
+def advance_cursor(
+    session: Session, *, source_id: int, owner: str, cursor: dict[str, Any], new_posts: int
+) -> bool:
+    """Store the cursor after a page, in the page's transaction; False if the lease was lost."""
+
+    row = _owned_source(session, source_id, owner)
+    if row is None:
+        return False
+    row.cursor = dict(cursor)
+    row.posts_total += new_posts
+    return True
+
+
+def recent_signatures(
+    session: Session, *, since: datetime, limit: int = 20000
+) -> list[tuple[int, list[int]]]:
+    """(post pk, MinHash signature) of recent posts, for near-duplicate lookup of new ones."""
+
+    rows = session.exec(
+        select(PostRow.id, PostRow.signature)
+        .where(PostRow.created_at >= since, col(PostRow.dup_of).is_(None))
+        .order_by(col(PostRow.created_at).desc())
+        .limit(limit)
+    ).all()
+    return [(pk, list(sig)) for pk, sig in rows if sig]
+
+
+# --------------------------------------------------------------------------- watches, mentions, counters
+
+
+@dataclass(frozen=True)
+class WatchInfo:
+    id: int
+    workspace_id: int
+    workspace: str
+    name: str
+    query: str
+    competitors: tuple[str, ...]
+    detector_settings: dict[str, Any]
+
+
+def active_watches(session: Session, *, workspace_id: int | None = None) -> list[WatchInfo]:
+    stmt = select(WatchRow, WorkspaceRow.name).join(
+        WorkspaceRow, col(WatchRow.workspace_id) == col(WorkspaceRow.id)
+    )
+    stmt = stmt.where(WatchRow.enabled)
+    if workspace_id is not None:
+        stmt = stmt.where(WatchRow.workspace_id == workspace_id)
+    return [
+        WatchInfo(
+            id=w.id or 0,
+            workspace_id=w.workspace_id,
+            workspace=ws_name,
+            name=w.name,
+            query=w.query,
+            competitors=tuple(w.competitors),
+            detector_settings=dict(w.detector_settings),
+        )
+        for w, ws_name in session.exec(stmt.order_by(WatchRow.id)).all()
+    ]
+
+
+@dataclass(frozen=True)
+class MentionSpec:
+    watch_id: int
+    post_pk: int
+    created_at: datetime
+    matched_terms: tuple[str, ...] = ()
+    competitor: str = ""
+
+
+def add_mentions(session: Session, *, mentions: Sequence[MentionSpec]) -> set[tuple[int, datetime]]:
+    """Insert mentions idempotently; return the (watch_id, 5-minute bucket) pairs that changed."""
+
+    touched: set[tuple[int, datetime]] = set()
+    rows = [
+        {
+            "watch_id": m.watch_id,
+            "post_pk": m.post_pk,
+            "created_at": as_utc(m.created_at),
+            "matched_terms": list(m.matched_terms),
+            "is_competitor": bool(m.competitor),
+            "competitor": m.competitor,
+        }
+        for m in mentions
+    ]
+    for chunk in _chunks(rows):
+        inserted = session.exec(
+            _insert(session, MentionRow)
+            .values(list(chunk))
+            .on_conflict_do_nothing(index_elements=["watch_id", "post_pk"])
+            .returning(MentionRow.__table__.c.watch_id, MentionRow.__table__.c.created_at)  # type: ignore[attr-defined]
+        ).all()
+        for watch_id, created_at in inserted:
+            touched.add((watch_id, bucket_start(created_at, BUCKETS_S[0])))
+    return touched
+
+
+def recompute_counters(
+    session: Session, *, touched: Iterable[tuple[int, datetime]], top_terms: int = 30
+) -> int:
+    """Recompute every bucket (5 min and 1 h) that contains a touched 5-minute bucket.
+
+    Recomputing from mentions, instead of incrementing, makes counters exact and idempotent: a
+    batch repeated after a crash gives the same numbers. Competitor mentions are not counted in
+    the brand's own volume.
+    """
+
+    buckets: set[tuple[int, int, datetime]] = set()
+    for watch_id, start in touched:
+        for size in BUCKETS_S:
+            buckets.add((watch_id, size, bucket_start(start, size)))
+    for watch_id, size, start in sorted(buckets):
+        end = start + timedelta(seconds=size)
+        rows = session.exec(
+            select(
+                PostRow.id,
+                PostRow.dup_of,
+                PostRow.author_pk,
+                PostRow.likes,
+                PostRow.comments,
+                PostRow.reposts,
+                PostRow.label,
+                PostRow.keywords,
+            )
+            .join(MentionRow, col(MentionRow.post_pk) == col(PostRow.id))
+            .where(
+                MentionRow.watch_id == watch_id,
+                MentionRow.created_at >= start,
+                MentionRow.created_at < end,
+                col(MentionRow.is_competitor).is_(False),
+            )
+        ).all()
+        labels = Counter(r[6] for r in rows)
+        terms: Counter[str] = Counter()
+        for r in rows:
+            terms.update(set(r[7] or ()))
+        values = {
+            "watch_id": watch_id,
+            "bucket_s": size,
+            "bucket_start": start,
+            "volume": len({r[1] or r[0] for r in rows}),
+            "raw_volume": len(rows),
+            "unique_authors": len({r[2] for r in rows}),
+            "engagement": sum(engagement(r[3], r[4], r[5]) for r in rows),
+            "negative": labels.get(NEGATIVE, 0),
+            "positive": labels.get(POSITIVE, 0),
+            "neutral": labels.get(NEUTRAL, 0),
+            "scored": len(rows) - labels.get(UNSCORED, 0),
+            "terms": dict(terms.most_common(top_terms)),
+        }
+        stmt = _insert(session, CounterRow).values(values)
+        session.exec(
+            stmt.on_conflict_do_update(
+                index_elements=["watch_id", "bucket_s", "bucket_start"],
+                set_={
+                    k: stmt.excluded[k] for k in values if k not in ("watch_id", "bucket_s", "bucket_start")
+                },
+            )
+        )
+    return len(buckets)
+
+
+@dataclass(frozen=True)
+class CounterPoint:
+    bucket_start: datetime
+    volume: int
+    raw_volume: int
+    unique_authors: int
+    engagement: float
+    negative: int
+    positive: int
+    neutral: int
+    scored: int
+    terms: dict[str, int]
+
+
+def counter_series(
+    session: Session, *, watch_id: int, bucket_s: int, start: datetime, end: datetime
+) -> list[CounterPoint]:
+    """Stored buckets in [start, end), oldest first; empty buckets are absent (zero volume)."""
+
+    rows = session.exec(
+        select(CounterRow)
+        .where(
+            CounterRow.watch_id == watch_id,
+            CounterRow.bucket_s == bucket_s,
+            CounterRow.bucket_start >= start,
+            CounterRow.bucket_start < end,
+        )
+        .order_by(CounterRow.bucket_start)
+    ).scalars()
+    return [
+        CounterPoint(
+            bucket_start=as_utc(r.bucket_start),
+            volume=r.volume,
+            raw_volume=r.raw_volume,
+            unique_authors=r.unique_authors,
+            engagement=r.engagement,
+            negative=r.negative,
+            positive=r.positive,
+            neutral=r.neutral,
+            scored=r.scored,
+            terms=dict(r.terms),
+        )
+        for r in rows
+    ]
+
+
+def get_detector_state(
+    session: Session, *, watch_id: int, detector: str, key: str = ""
+) -> dict[str, Any] | None:
+    row = (
+        session.exec(
+            select(DetectorStateRow).where(
+                DetectorStateRow.watch_id == watch_id,
+                DetectorStateRow.detector == detector,
+                DetectorStateRow.key == key,
+            )
+        )
+        .scalars()
+        .first()
+    )
+    return dict(row.state) if row else None
+
+
+def put_detector_state(
+    session: Session, *, watch_id: int, detector: str, key: str = "", state: dict[str, Any], now: datetime
+) -> None:
+    stmt = _insert(session, DetectorStateRow).values(
+        watch_id=watch_id, detector=detector, key=key, state=state, updated_at=now
+    )
+    session.exec(
+        stmt.on_conflict_do_update(
+            index_elements=["watch_id", "detector", "key"],
+            set_={"state": stmt.excluded.state, "updated_at": stmt.excluded.updated_at},
+        )
+    )
+
+
+# --------------------------------------------------------------------------- outbox
+
+
+@dataclass(frozen=True)
+class AlertSpec:
+    workspace_id: int
+    kind: str
+    level: int
+    key: str
+    title: str
+    body: str = ""
+    watch_id: int | None = None
+    incident: str = ""
+    post_urls: tuple[str, ...] = ()
+    post_ids: tuple[int, ...] = ()
+    details: dict[str, Any] = field(default_factory=dict)
+    created_at: datetime | None = None
+
+
+def enqueue_alert(session: Session, *, alert: AlertSpec, targets: Sequence[tuple[str, str]]) -> int | None:
+    """Store an alert and one pending delivery per (channel, target), in the caller's transaction.
+
+    Returns the alert id, or None when an alert with the same key already exists in the
+    workspace: a repeated detection (a batch replayed after a crash) never doubles an alert.
+    """
+
+    values = {
+        "workspace_id": alert.workspace_id,
+        "watch_id": alert.watch_id,
+        "kind": alert.kind,
+        "level": alert.level,
+        "key": alert.key,
+        "incident": alert.incident or alert.key,
+        "title": alert.title,
+        "body": alert.body,
+        "post_urls": list(alert.post_urls),
+        "post_ids": list(alert.post_ids),
+        "details": dict(alert.details),
+        "created_at": alert.created_at or datetime.now(UTC),
+    }
+    inserted = session.exec(
+        _insert(session, AlertRow)
+        .values(values)
+        .on_conflict_do_nothing(index_elements=["workspace_id", "key"])
+        .returning(AlertRow.__table__.c.id)  # type: ignore[attr-defined]
+    ).first()
+    if inserted is None:
+        return None
+    alert_id = int(inserted[0])
+    rows = [
+        {"alert_id": alert_id, "channel": channel, "target": target, "next_attempt_at": values["created_at"]}
+        for channel, target in dict.fromkeys(targets)
+    ]
+    if rows:
+        session.exec(
+            _insert(session, DeliveryRow)
+            .values(rows)
+            .on_conflict_do_nothing(index_elements=["alert_id", "channel", "target"])
+        )
+    return alert_id
+
+
+def last_alert_for_incident(session: Session, *, workspace_id: int, incident: str) -> AlertRow | None:
+    return (
+        session.exec(
+            select(AlertRow)
+            .where(AlertRow.workspace_id == workspace_id, AlertRow.incident == incident)
+            .order_by(col(AlertRow.created_at).desc(), col(AlertRow.id).desc())
+        )
+        .scalars()
+        .first()
+    )
+
+
+@dataclass(frozen=True)
+class ClaimedDelivery:
+    id: int
+    channel: str
+    target: str
+    attempts: int
+    alert: AlertRow
+
+
+def claim_deliveries(
+    session: Session, *, owner: str, now: datetime, lease_s: float, limit: int = 50
+) -> list[ClaimedDelivery]:
+    """Lease pending deliveries that are due; an expired lease (crashed sender) is claimable again."""
+
+    due = (
+        select(DeliveryRow.id)
+        .where(
+            DeliveryRow.status == "pending",
+            DeliveryRow.next_attempt_at <= now,
+            or_(col(DeliveryRow.lease_until).is_(None), col(DeliveryRow.lease_until) < now),
+        )
+        .order_by(DeliveryRow.next_attempt_at, DeliveryRow.id)
+        .limit(limit)
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        due = due.with_for_update(skip_locked=True)
+    ids = list(session.exec(due).scalars())
+    if not ids:
+        return []
+    session.exec(
+        update(DeliveryRow)
+        .where(col(DeliveryRow.id).in_(ids))
+        .values(lease_owner=owner, lease_until=now + timedelta(seconds=lease_s))
+    )
+    rows = session.exec(
+        select(DeliveryRow, AlertRow)
+        .join(AlertRow, col(AlertRow.id) == col(DeliveryRow.alert_id))
+        .where(col(DeliveryRow.id).in_(ids))
+        .order_by(DeliveryRow.id)
+    ).all()
+    return [
+        ClaimedDelivery(id=d.id or 0, channel=d.channel, target=d.target, attempts=d.attempts, alert=a)
+        for d, a in rows
+    ]
+
+
+def finish_delivery(
+    session: Session,
+    *,
+    delivery_id: int,
+    owner: str,
+    now: datetime,
+    ok: bool,
+    error: str = "",
+    retry_at: datetime | None = None,
+) -> bool:
+    """Record one attempt. ok -> sent; retry_at -> pending again later; neither -> failed for good."""
+
+    row = session.get(DeliveryRow, delivery_id)
+    if row is None or row.lease_owner != owner or row.status != "pending":
+        return False
+    row.attempts += 1
+    row.lease_owner = None
+    row.lease_until = None
+    if ok:
+        row.status = "sent"
+        row.sent_at = now
+        row.last_error = ""
+    elif retry_at is not None:
+        row.next_attempt_at = retry_at
+        row.last_error = error[:1000]
+    else:
+        row.status = "failed"
+        row.last_error = error[:1000]
+    return True
+
+
+def delivery_counts(session: Session) -> dict[str, int]:
+    return {
+        status: count
+        for status, count in session.exec(
+            select(DeliveryRow.status, func.count()).group_by(DeliveryRow.status)
+        ).all()
+    }
+
+
+def workspace_targets(session: Session, *, workspace_id: int, level: int) -> list[tuple[str, str]]:
+    """Telegram chats of a workspace that want alerts of this level now (not muted, level high enough)."""
+
+    now = datetime.now(UTC)
+    chats = session.exec(
+        select(WorkspaceChatRow).where(
+            WorkspaceChatRow.workspace_id == workspace_id, WorkspaceChatRow.subscribed
+        )
+    ).scalars()
+    targets = []
+    for chat in chats:
+        if chat.muted_until is not None and as_utc(chat.muted_until) > now:
+            continue
+        if level > chat.min_level:
+            continue
+        targets.append(("telegram", str(chat.chat_id)))
+    return targets
+
+
+def workspace_admin_targets(session: Session, *, workspace_id: int) -> list[tuple[str, str]]:
+    """Private chats of a workspace's admins (a Telegram user id is also their private chat id)."""
+
+    return [
+        ("telegram", str(uid))
+        for uid in session.exec(
+            select(WorkspaceAdminRow.user_id).where(WorkspaceAdminRow.workspace_id == workspace_id)
+        ).scalars()
+    ]
+
+
+def workspace_ids(session: Session) -> dict[str, int]:
+    return {name: pk for pk, name in session.exec(select(WorkspaceRow.id, WorkspaceRow.name)).all()}
+
+
+# --------------------------------------------------------------------------- export and retention
+
+
+@dataclass(frozen=True)
+class ExportedPost:
+    platform: str
+    post_id: str
+    url: str
+    author_id: str
+    author_name: str
+    author_followers: int | None
+    text: str
+    created_at: datetime
+    likes: int | None
+    reposts: int | None
+    comments: int | None
+    views: int | None
+    sentiment: float | None
+    label: str
+    watches: tuple[str, ...]
+
+
+def iter_posts(
+    session: Session,
+    *,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    watch_id: int | None = None,
+    batch: int = 1000,
+) -> Iterator[ExportedPost]:
+    """Posts in created_at order with their author and the names of the watches they matched.
+
+    Streams in keyset-paginated batches so exporting millions of posts keeps memory flat.
+    """
+
+    last: tuple[datetime, int] | None = None
+    while True:
+        stmt = select(PostRow, AuthorRow).join(AuthorRow, col(AuthorRow.id) == col(PostRow.author_pk))
+        if since is not None:
+            stmt = stmt.where(PostRow.created_at >= since)
+        if until is not None:
+            stmt = stmt.where(PostRow.created_at < until)
+        if watch_id is not None:
+            stmt = stmt.where(
+                col(PostRow.id).in_(select(MentionRow.post_pk).where(MentionRow.watch_id == watch_id))
+            )
+        if last is not None:
+            stmt = stmt.where(
+                or_(
+                    PostRow.created_at > last[0],
+                    and_(PostRow.created_at == last[0], col(PostRow.id) > last[1]),
+                )
+            )
+        rows = session.exec(stmt.order_by(PostRow.created_at, PostRow.id).limit(batch)).all()
+        if not rows:
+            return
+        pks = [p.id for p, _ in rows]
+        names: dict[int, list[str]] = {}
+        for post_pk, name in session.exec(
+            select(MentionRow.post_pk, WatchRow.name)
+            .join(WatchRow, col(WatchRow.id) == col(MentionRow.watch_id))
+            .where(col(MentionRow.post_pk).in_(pks))
+        ).all():
+            names.setdefault(post_pk, []).append(name)
+        for post, author in rows:
+            yield ExportedPost(
+                platform=post.platform,
+                post_id=post.post_id,
+                url=post.url,
+                author_id=author.author_id,
+                author_name=author.name,
+                author_followers=author.followers,
+                text=post.text,
+                created_at=as_utc(post.created_at),
+                likes=post.likes,
+                reposts=post.reposts,
+                comments=post.comments,
+                views=post.views,
+                sentiment=post.sentiment,
+                label=post.label,
+                watches=tuple(sorted(set(names.get(post.id or 0, [])))),
+            )
+        last_post = rows[-1][0]
+        last = (last_post.created_at, last_post.id or 0)
+
+
+@dataclass(frozen=True)
+class PurgeResult:
+    posts: int
+    mentions: int
+    counters: int
+    alerts: int
+    authors: int
+
+
+def purge_older_than(session: Session, *, cutoff: datetime) -> PurgeResult:
+    """Delete posts (and what hangs off them) created before `cutoff`, and authors left without posts."""
+
+    old_posts = select(PostRow.id).where(PostRow.created_at < cutoff)
+    mentions = session.exec(delete(MentionRow).where(col(MentionRow.post_pk).in_(old_posts))).rowcount
+    session.exec(delete(SentimentFeedbackRow).where(col(SentimentFeedbackRow.post_pk).in_(old_posts)))
+    posts = session.exec(delete(PostRow).where(PostRow.created_at < cutoff)).rowcount
+    counters = session.exec(delete(CounterRow).where(CounterRow.bucket_start < cutoff)).rowcount
+    old_alerts = select(AlertRow.id).where(AlertRow.created_at < cutoff)
+    session.exec(delete(DeliveryRow).where(col(DeliveryRow.alert_id).in_(old_alerts)))
+    alerts = session.exec(delete(AlertRow).where(AlertRow.created_at < cutoff)).rowcount
+    session.exec(delete(KolScoreRow).where(KolScoreRow.computed_at < cutoff))
+    session.exec(delete(HotEntryRow).where(HotEntryRow.captured_at < cutoff))
+    session.exec(delete(SourceRunRow).where(SourceRunRow.started_at < cutoff))
+    orphan = select(AuthorRow.id).where(
+        ~col(AuthorRow.id).in_(select(PostRow.author_pk)),
+        ~col(AuthorRow.id).in_(select(KolScoreRow.author_pk)),
+        ~col(AuthorRow.id).in_(select(IgnoredAuthorRow.author_pk)),
+    )
+    orphan_ids = list(session.exec(orphan).scalars())
+    for chunk in _chunks(orphan_ids):
+        session.exec(delete(FollowerSnapshotRow).where(col(FollowerSnapshotRow.author_pk).in_(list(chunk))))
+        session.exec(delete(AuthorRow).where(col(AuthorRow.id).in_(list(chunk))))
+    return PurgeResult(
+        posts=posts or 0,
+        mentions=mentions or 0,
+        counters=counters or 0,
+        alerts=alerts or 0,
+        authors=len(orphan_ids),
+    )
+
+
+def pseudonymise_existing(session: Session, *, privacy: Privacy) -> int:
+    """Apply the pseudonymisation rule to authors stored before it was switched on."""
+
+    if privacy.pseudonymise_below is None:
+        return 0
+    rows = session.exec(
+        select(AuthorRow).where(
+            col(AuthorRow.pseudonymised).is_(False),
+            or_(col(AuthorRow.followers).is_(None), col(AuthorRow.followers) < privacy.pseudonymise_below),
+        )
+    ).scalars()
+    changed = 0
+    for row in rows:
+        author = Author(
+            platform=row.platform, author_id=row.author_id, name=row.name, followers=row.followers
+        )
+        new_id = privacy.author_id(author)
+        clash = session.exec(
+            select(AuthorRow.id).where(AuthorRow.platform == row.platform, AuthorRow.author_id == new_id)
+        ).first()
+        if clash is not None:
+            continue
+        row.author_id = new_id
+        row.name = ""
+        row.url = ""
+        row.description = ""
+        row.following = None
+        row.posts_count = None
+        row.pseudonymised = True
+        changed += 1
+    return changed
