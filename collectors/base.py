@@ -219,7 +219,9 @@ def registry(*collector_classes: type[Collector]) -> dict[str, type[Collector]]:
         if not name:
             raise TypeError(f"{cls.__qualname__} has no name")
         if name in table:
-            raise ValueError(f"two collectors are named {name!r}: {table[name].__qualname__}, {cls.__qualname__}")
+            raise ValueError(
+                f"two collectors are named {name!r}: {table[name].__qualname__}, {cls.__qualname__}"
+            )
         table[name] = cls
     return table
 
