@@ -1,0 +1,310 @@
+"""Multi-watch matching: every term of every watch in one Aho-Corasick automaton, one pass per post.
+
+`WatchMatcher.build` compiles the terms of all watches into a single pyahocorasick automaton. For a
+post, one scan of the folded text finds every term occurrence; only watches with at least one
+positive term found are evaluated (their AST against the set of found terms and positions), so
+1,000 watches cost about one scan plus the few watches a post actually concerns.
+
+Folding (`fold`) is applied identically to terms and texts: NFKC (full-width -> half-width, ① -> 1),
+case folding, zero-width and bidi control characters removed (a common trick to dodge keyword
+filters: 瑞\u200b幸), runs of whitespace collapsed to one space. Traditional -> simplified is NOT done
+here: the pipeline passes text already normalised by nlp.text; this module does not depend on it.
+
+Chinese terms match as substrings (segmentation splits brand names: 瑞幸咖啡 -> 瑞幸 / 咖啡). Terms
+whose first or last character is a word character of a space-separated script (Latin, Greek,
+Cyrillic, digits, "_") need a word boundary on that side, so "luckin" does not match inside
+"pluckin" but does match in "买了luckin的咖啡". CJK edges never need a boundary.
+
+Field filters compare folded values: `platform:` the post's platform, `author:` the author id or
+the author name, `lang:` the primary language subtag ("zh" matches "zh-Hant"). A filter whose
+post attribute is unknown (None) is false, so `NOT platform:weibo` is true for an unknown platform.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from bisect import bisect_left
+from collections.abc import Hashable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+import ahocorasick
+
+from nlp.query import And, Field, Near, Not, Or, Query, Term, anchored, positive_terms, terms
+
+W = TypeVar("W", bound=Hashable)
+
+# Zero-width characters, soft hyphen, bidi controls and the BOM: invisible, used to split keywords.
+_INVISIBLE = re.compile("[\u00ad\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]")
+_SPACES = re.compile(r"\s+")
+# Per term and text, occurrences kept for NEAR; a hostile text repeating a term cannot blow memory.
+_MAX_OCCURRENCES = 256
+
+
+def fold(text: str) -> str:
+    """The normal form both terms and texts are matched in (see the module docstring)."""
+
+    text = unicodedata.normalize("NFKC", _INVISIBLE.sub("", text))
+    text = unicodedata.normalize("NFKC", text.casefold())
+    return _SPACES.sub(" ", text).strip()
+
+
+def is_word_char(ch: str) -> bool:
+    """A character of a space-separated script: word boundaries apply around it."""
+
+    # Below U+0E00: Latin, Greek, Cyrillic, Armenian, Hebrew, Arabic, Indic scripts. From Thai on
+    # (and all of CJK) scripts are written without spaces, so no boundary is required.
+    return (ch.isalnum() or ch == "_") and ord(ch) < 0x0E00
+
+
+@dataclass(frozen=True, slots=True)
+class WatchMatch(Generic[W]):
+    """One watch that matched a text, with the positive terms found (as written in the query)."""
+
+    watch_id: W
+    terms: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class _TermInfo:
+    folded: str
+    left_boundary: bool
+    right_boundary: bool
+
+
+@dataclass(frozen=True, slots=True)
+class _Watch(Generic[W]):
+    watch_id: W
+    program: _Node
+    triggers: frozenset[int]  # term ids of positive terms
+    explain: tuple[tuple[int, str], ...]  # (term id, text as written) of positive terms, in order
+
+
+# A watch's query compiled against the term table: ("T", tid) | ("A", nodes) | ("O", nodes) |
+# ("N", node) | ("F", field name, folded value) | ("R", left tid, right tid, distance).
+_Node = tuple
+
+
+def _compile(node: Query, term_ids: Mapping[str, int]) -> _Node:
+    if isinstance(node, Term):
+        return ("T", term_ids[fold(node.text)])
+    if isinstance(node, And):
+        return ("A", tuple(_compile(c, term_ids) for c in node.children))
+    if isinstance(node, Or):
+        return ("O", tuple(_compile(c, term_ids) for c in node.children))
+    if isinstance(node, Not):
+        return ("N", _compile(node.child, term_ids))
+    if isinstance(node, Field):
+        value = fold(node.value)
+        if node.name == "lang":
+            value = _primary_lang(value) or ""
+        return ("F", node.name, value)
+    if isinstance(node, Near):
+        return ("R", term_ids[fold(node.left.text)], term_ids[fold(node.right.text)], node.distance)
+    raise TypeError(f"not a query node: {node!r}")
+
+
+def _eval(node: _Node, found: Mapping[int, list[tuple[int, int]]], meta: _Meta) -> bool:
+    op = node[0]
+    if op == "T":
+        return node[1] in found
+    if op == "A":
+        return all(_eval(c, found, meta) for c in node[1])
+    if op == "O":
+        return any(_eval(c, found, meta) for c in node[1])
+    if op == "N":
+        return not _eval(node[1], found, meta)
+    if op == "F":
+        return _field_matches(node[1], node[2], meta)
+    left = found.get(node[1])
+    right = found.get(node[2])
+    return bool(left and right) and _near(left, right, node[3])
+
+
+def _near(left: list[tuple[int, int]], right: list[tuple[int, int]], distance: int) -> bool:
+    # Occurrences of one term come in increasing start and end order (fixed length), so the first
+    # right span ending at or after a.start - distance has the smallest start among candidates.
+    ends = [b[1] for b in right]
+    for a in left:
+        i = bisect_left(ends, a[0] - distance)
+        if i < len(right) and gap(a, right[i]) <= distance:
+            return True
+    return False
+
+
+@dataclass(frozen=True, slots=True)
+class _Meta:
+    platform: str | None
+    author_id: str | None
+    author_name: str | None
+    lang: str | None
+
+
+class WatchMatcher(Generic[W]):
+    """Immutable after `build`; safe to share between threads (pyahocorasick iteration is read-only)."""
+
+    def __init__(
+        self,
+        automaton: ahocorasick.Automaton | None,
+        term_info: tuple[_TermInfo, ...],
+        term_ids: Mapping[str, int],
+        watches: tuple[_Watch[W], ...],
+        by_term: Mapping[int, tuple[int, ...]],
+    ) -> None:
+        self._automaton = automaton
+        self._terms = term_info
+        self._term_ids = dict(term_ids)
+        self._watches = watches
+        self._by_term = dict(by_term)
+
+    @classmethod
+    def build(cls, watches: Iterable[tuple[W, Query]]) -> WatchMatcher[W]:
+        """Compile watches. Raises ValueError for a duplicate id or an unanchored query."""
+
+        term_ids: dict[str, int] = {}
+        infos: list[_TermInfo] = []
+        compiled: list[_Watch[W]] = []
+        by_term: dict[int, list[int]] = {}
+        seen: set[W] = set()
+
+        def term_id(term: Term) -> int:
+            folded = fold(term.text)
+            if not folded:
+                raise ValueError(f"term {term.text!r} is empty after normalisation")
+            if folded not in term_ids:
+                term_ids[folded] = len(infos)
+                infos.append(_TermInfo(folded, is_word_char(folded[0]), is_word_char(folded[-1])))
+            return term_ids[folded]
+
+        for watch_id, query in watches:
+            if watch_id in seen:
+                raise ValueError(f"two watches have the id {watch_id!r}")
+            seen.add(watch_id)
+            if not anchored(query):
+                raise ValueError(
+                    f"watch {watch_id!r} can match without any of its terms in the text; "
+                    "add a term that must appear (filters and NOT alone would match almost every post)"
+                )
+            for t in terms(query):
+                term_id(t)
+            explain: list[tuple[int, str]] = []
+            for t in positive_terms(query):
+                tid = term_ids[fold(t.text)]
+                if all(tid != e[0] for e in explain):
+                    explain.append((tid, t.text))
+            triggers = frozenset(tid for tid, _ in explain)
+            index = len(compiled)
+            program = _compile(query, term_ids)
+            compiled.append(_Watch(watch_id, program, triggers, tuple(explain)))
+            for tid in triggers:
+                by_term.setdefault(tid, []).append(index)
+
+        automaton: ahocorasick.Automaton | None = None
+        if term_ids:
+            automaton = ahocorasick.Automaton()
+            for folded, tid in term_ids.items():
+                automaton.add_word(folded, (tid, len(folded)))
+            automaton.make_automaton()
+        frozen_by_term = {k: tuple(v) for k, v in by_term.items()}
+        return cls(automaton, tuple(infos), term_ids, tuple(compiled), frozen_by_term)
+
+    def __len__(self) -> int:
+        return len(self._watches)
+
+    @property
+    def term_count(self) -> int:
+        return len(self._terms)
+
+    def match(
+        self,
+        text: str,
+        *,
+        platform: str | None = None,
+        author_id: str | None = None,
+        author_name: str | None = None,
+        lang: str | None = None,
+    ) -> list[W]:
+        """Ids of the watches whose query matches, in build order."""
+
+        return [
+            m.watch_id
+            for m in self.match_details(
+                text, platform=platform, author_id=author_id, author_name=author_name, lang=lang
+            )
+        ]
+
+    def match_details(
+        self,
+        text: str,
+        *,
+        platform: str | None = None,
+        author_id: str | None = None,
+        author_name: str | None = None,
+        lang: str | None = None,
+    ) -> list[WatchMatch[W]]:
+        """Matching watches with the positive terms that were found, in build order."""
+
+        if not isinstance(text, str):
+            raise TypeError(f"text must be str, not {type(text).__name__}")
+        if self._automaton is None:
+            return []
+        folded = fold(text)
+        found = self._occurrences(folded)
+        if not found:
+            return []
+        candidates = sorted({w for tid in found for w in self._by_term.get(tid, ())})
+        meta = _Meta(
+            _fold_opt(platform),
+            _fold_opt(author_id),
+            _fold_opt(author_name),
+            _primary_lang(lang),
+        )
+        out: list[WatchMatch[W]] = []
+        for index in candidates:
+            watch = self._watches[index]
+            if _eval(watch.program, found, meta):
+                out.append(WatchMatch(watch.watch_id, tuple(t for tid, t in watch.explain if tid in found)))
+        return out
+
+    def _occurrences(self, folded: str) -> dict[int, list[tuple[int, int]]]:
+        assert self._automaton is not None
+        found: dict[int, list[tuple[int, int]]] = {}
+        n = len(folded)
+        for end, (tid, length) in self._automaton.iter(folded):
+            start = end - length + 1
+            info = self._terms[tid]
+            if info.left_boundary and start > 0 and is_word_char(folded[start - 1]):
+                continue
+            if info.right_boundary and end + 1 < n and is_word_char(folded[end + 1]):
+                continue
+            spans = found.setdefault(tid, [])
+            if len(spans) < _MAX_OCCURRENCES:
+                spans.append((start, end + 1))
+        return found
+
+
+def gap(a: tuple[int, int], b: tuple[int, int]) -> int:
+    """Characters strictly between two half-open spans, in either order; 0 when they touch or overlap."""
+
+    return max(0, max(a[0], b[0]) - min(a[1], b[1]))
+
+
+def _fold_opt(value: str | None) -> str | None:
+    return None if value is None else fold(value)
+
+
+def _primary_lang(lang: str | None) -> str | None:
+    if lang is None:
+        return None
+    return fold(lang).replace("_", "-").split("-", 1)[0]
+
+
+def _field_matches(name: str, value: str, meta: _Meta) -> bool:
+    if name == "platform":
+        return meta.platform == value
+    if name == "author":
+        return value in (meta.author_id, meta.author_name)
+    if name == "lang":
+        return meta.lang == value
+    raise ValueError(f"unknown field {name!r}")
