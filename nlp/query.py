@@ -397,7 +397,8 @@ def parse(q: str) -> Query:
 
 
 def _quote(text: str) -> str:
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    # Escape every character that could close a quote (ASCII or full-width) and the backslash.
+    return '"' + "".join("\\" + c if c in _QUOTE_CLOSE or c in '"\\' else c for c in text) + '"'
 
 
 def _needs_quotes(text: str) -> bool:
