@@ -294,8 +294,10 @@ def _check_degraded(
         if not allow_empty:
             raise ParseError("feed has no items", url=url)
         return
-    if _ERROR_TITLE.match(title) or (len(entries) == 1 and _ERROR_TITLE.match(_str(entries[0].get("title")))):
-        raise Blocked(f"feed is an error page rendered as a feed: {title!r}", url=url)
+    only_title = _str(entries[0].get("title")) if len(entries) == 1 else ""
+    if _ERROR_TITLE.match(title) or _ERROR_TITLE.match(only_title):
+        shown = title if _ERROR_TITLE.match(title) else only_title
+        raise Blocked(f"feed is an error page rendered as a feed: {shown[:120]!r}", url=url)
     authors = [_str(e.get("author")) for e in entries]
     if any(_LEAKED_JS.fullmatch(a) for a in authors if a):
         raise Blocked("degraded feed: item author is 'undefined'", url=url)
@@ -342,7 +344,11 @@ def _entry_post(
         name=name or feed_title or site,
         url=feed_link if (route_uid or not name) else "",
     )
-    created = _struct_to_utc(entry.get("published_parsed")) or _struct_to_utc(entry.get("updated_parsed"))
+    # dict.get, not FeedParserDict.get: the latter aliases updated <-> published with a
+    # DeprecationWarning, and we want to know which of the two the feed really gave.
+    created = _struct_to_utc(dict.get(entry, "published_parsed")) or _struct_to_utc(
+        dict.get(entry, "updated_parsed")
+    )
     return Post(
         platform=platform,
         post_id=guid,
@@ -358,7 +364,7 @@ def _entry_post(
             "link": link,
             "title": title,
             "author": _str(entry.get("author")),
-            "published": _str(entry.get("published")) or _str(entry.get("updated")),
+            "published": _str(dict.get(entry, "published")) or _str(dict.get(entry, "updated")),
             "feed": feed_url,
         },
     )
