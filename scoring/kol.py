@@ -1,0 +1,331 @@
+"""The KOL ranking: indicators → percentiles → blended weights → authenticity → sorted KolScores.
+
+`rank_kols` is the public entry point (research note §7a.3):
+
+    score = 100 × D × Σ_j w_j·pct_j / Σ_j w_j    over the components j known for the author
+
+- Each component is the mean of its sub-indicators' mid-rank percentiles: reach (followers, views
+  per post), engagement (median ER), amplification (reposts per post, PageRank × N), conversation
+  (comments per post, comment:like ratio), activity, relevance, growth. Rates that fall with
+  follower count (ER, comment:like) are ranked within platform × tier, the rest within platform:
+  ranking reach within tier would put a 999k 腰部 account above a 1M 头部 one.
+- Weights per platform: entropy weights of the log1p'd, min-max'd components blended with priors
+  (`scoring.weights`), or reference weights the caller computed on a fixed pool (§3 caveat: pool
+  weights drift with the pool).
+- A missing component drops out and the remaining weights are renormalised; `reasons` says what
+  was missing and `raw["coverage"]` how much prior-weighted evidence the score rests on. An author
+  is never ranked last because of a silent zero.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+import numpy as np
+
+from scoring import authenticity, indicators, indices
+from scoring.graph import pagerank
+from scoring.normalise import FloatArray, group_index, minmax, percentile
+from scoring.settings import ScoringSettings
+from scoring.tiers import intl_tier, tier_for
+from scoring.types import (
+    ACTIVITY,
+    AMPLIFICATION,
+    CONVERSATION,
+    ENGAGEMENT,
+    GROWTH,
+    REACH,
+    RELEVANCE,
+    SENTIMENT,
+    WEIGHTABLE,
+    AuthorWindow,
+    GraphEdge,
+    KolScore,
+)
+from scoring.weights import WeightReport, blended_weights
+
+METHOD_VERSION = "kolwatch-kol/1"
+
+# component -> its sub-indicators; the label is what `explain` shows.
+SUBINDICATORS: dict[str, tuple[str, ...]] = {
+    REACH: ("followers", "views_per_post"),
+    ENGAGEMENT: ("engagement_rate",),
+    AMPLIFICATION: ("reposts_per_post", "pagerank"),
+    CONVERSATION: ("comments_per_post", "comment_like_ratio"),
+    ACTIVITY: ("posts_per_week",),
+    RELEVANCE: ("relevance",),
+    GROWTH: ("growth_per_week",),
+}
+# Sub-indicators whose normal level depends on follower count: ranked within platform × tier.
+WITHIN_TIER = frozenset({"engagement_rate", "comment_like_ratio"})
+# Heavy-tailed counts and rates are log1p'd before min-max for the entropy weights (§3 step 1);
+# rates are first put in percent so log1p does not flatten them.
+_LOG_SCALE = {
+    "followers": 1.0,
+    "views_per_post": 1.0,
+    "reposts_per_post": 1.0,
+    "comments_per_post": 1.0,
+    "pagerank": 1.0,
+    "engagement_rate": 100.0,
+    "comment_like_ratio": 100.0,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Ranking:
+    """One ranking of a pool: scores best first, and how each platform's weights came about."""
+
+    scores: tuple[KolScore, ...]
+    weights: dict[str, WeightReport]
+    method_version: str
+    window_days: int
+    computed_at: datetime
+
+
+def _validate_reference(weights: Mapping[str, float]) -> dict[str, float]:
+    unknown = sorted(set(weights) - set(WEIGHTABLE))
+    if unknown:
+        raise ValueError(f"reference weights name unknown indicator(s) {unknown}")
+    if any(not np.isfinite(w) or w < 0 for w in weights.values()) or sum(weights.values()) <= 0:
+        raise ValueError("reference weights must be finite, >= 0 and not all 0")
+    total = sum(weights.values())
+    return {k: v / total for k, v in weights.items()}
+
+
+def _sub_values(ind: indicators.Indicators, pr: float | None) -> dict[str, float | None]:
+    return {
+        "followers": None if ind.followers is None else float(ind.followers),
+        "views_per_post": ind.views_per_post,
+        "engagement_rate": ind.engagement_rate,
+        "reposts_per_post": ind.reposts_per_post,
+        "pagerank": pr,
+        "comments_per_post": ind.comments_per_post,
+        "comment_like_ratio": ind.comment_like_ratio,
+        "posts_per_week": ind.posts_per_week,
+        "relevance": ind.relevance,
+        "growth_per_week": ind.growth_per_week,
+    }
+
+
+def _grouped(
+    column: FloatArray, groups: Mapping[object, np.ndarray], fn: Callable[[FloatArray], FloatArray]
+) -> FloatArray:
+    out = np.full(column.shape, np.nan)
+    for rows in groups.values():
+        out[rows] = fn(column[rows])
+    return out
+
+
+def _index_for(
+    platform: str, window: AuthorWindow, ind: indicators.Indicators
+) -> tuple[str | None, float | None, str | None]:
+    """The platform's 清博-compatible index over the window, and a note when inputs were partial."""
+
+    posts = ind.window_posts
+    if not posts:
+        return None, None, None
+    if platform == "weibo":
+        inputs, unknown = indices.bci_inputs_from_posts(posts)
+        note = f"BCI：{unknown} 条帖子计数不全，按已知计数计算" if unknown else None
+        return indices.BCI_FULL_VERSION, round(indices.bci_full(inputs), 1), note
+    if platform == "douyin" and ind.followers is not None:
+        history = indicators.valid_snapshots(window.follower_history)
+        new = history[-1].followers - history[0].followers if len(history) >= 2 else 0
+        dci_in = indices.DciInputs(
+            videos=len(posts),
+            likes=sum(p.likes or 0 for p in posts),
+            comments=sum(p.comments or 0 for p in posts),
+            shares=sum(p.reposts or 0 for p in posts),
+            new_followers=new,
+            followers=ind.followers,
+        )
+        return indices.DCI_VERSION, round(indices.dci(dci_in), 1), None
+    return None, None, None
+
+
+def rank_kols(
+    windows: Sequence[AuthorWindow],
+    *,
+    now: datetime,
+    settings: ScoringSettings | None = None,
+    edges: Iterable[GraphEdge] | None = None,
+    reference_weights: Mapping[str, Mapping[str, float]] | None = None,
+) -> Ranking:
+    """Score and sort every author of one watch's pool.
+
+    `edges`: the watch's repost/@mention graph in the window; None when unknown (amplification
+    then rests on reposts per post alone, and reasons say so). `reference_weights`: per-platform
+    weights computed on a fixed reference pool; platforms not in it get pool weights.
+    Raises ValueError for caller bugs (duplicate authors, naive datetimes, bad weights).
+    """
+
+    cfg = settings or ScoringSettings()
+    keys = [w.key for w in windows]
+    if len(set(keys)) != len(keys):
+        dupes = sorted({k for k in keys if keys.count(k) > 1})[:3]
+        raise ValueError(f"duplicate authors in the pool: {dupes}")
+    m = len(windows)
+    if m == 0:
+        return Ranking((), {}, METHOD_VERSION, cfg.window_days, now)
+    refs = {p: _validate_reference(w) for p, w in (reference_weights or {}).items()}
+
+    inds = [
+        indicators.compute(
+            w,
+            now=now,
+            window_days=cfg.window_days,
+            max_posts=cfg.max_posts,
+            activity_cap_per_week=cfg.activity_cap_per_week,
+        )
+        for w in windows
+    ]
+    platforms = [w.author.platform for w in windows]
+    tiers = [tier_for(ind.followers, p, cfg) for ind, p in zip(inds, platforms, strict=True)]
+
+    pr_norm: list[float | None] = [None] * m
+    if edges is not None:
+        ranks = pagerank(
+            edges,
+            keys,
+            damping=cfg.pagerank_damping,
+            iterations=cfg.pagerank_iterations,
+            tolerance=cfg.pagerank_tolerance,
+        )
+        n_nodes = len(ranks)
+        pr_norm = [ranks[k] * n_nodes for k in keys]  # 1.0 = an average node
+
+    subs = [_sub_values(ind, pr) for ind, pr in zip(inds, pr_norm, strict=True)]
+    sub_names = [s for names in SUBINDICATORS.values() for s in names]
+    raw = {s: np.array([np.nan if v[s] is None else v[s] for v in subs], dtype=np.float64) for s in sub_names}
+
+    by_platform = group_index(platforms)
+    tier_groups: dict[object, list[int]] = {}
+    for i, (p, t) in enumerate(zip(platforms, tiers, strict=True)):
+        tier_groups.setdefault((p, t), []).append(i)
+    small_tier = np.zeros(m, dtype=bool)
+    within_tier: dict[object, np.ndarray] = {}
+    for (p, t), rows in tier_groups.items():
+        if len(rows) >= cfg.min_tier_group:
+            within_tier[(p, t)] = np.asarray(rows)
+        else:
+            small_tier[rows] = True
+    # Authors in small tiers are ranked against their whole platform for the within-tier rates.
+    for p, rows in by_platform.items():
+        spill = rows[small_tier[rows]]
+        if len(spill):
+            within_tier[("spill", p)] = spill
+
+    pct: dict[str, FloatArray] = {}
+    scaled: dict[str, FloatArray] = {}
+    for s in sub_names:
+        column = raw[s]
+        pct[s] = _grouped(column, within_tier if s in WITHIN_TIER else by_platform, percentile)
+        transformed = np.log1p(np.maximum(column, 0.0) * _LOG_SCALE[s]) if s in _LOG_SCALE else column
+        scaled[s] = _grouped(transformed, by_platform, minmax)
+
+    comp_pct: dict[str, FloatArray] = {}
+    comp_raw: dict[str, FloatArray] = {}
+    with np.errstate(all="ignore"):
+        for comp, names in SUBINDICATORS.items():
+            comp_pct[comp] = _nanmean([pct[s] for s in names])
+            comp_raw[comp] = _nanmean([scaled[s] for s in names])
+
+    reports: dict[str, WeightReport] = {}
+    for p, rows in by_platform.items():
+        if p in refs:
+            w = refs[p]
+            reports[p] = WeightReport(dict(w), dict.fromkeys(w), dict(w), 0.0, "reference weights")
+        else:
+            reports[p] = blended_weights(
+                {c: comp_raw[c][rows] for c in cfg.prior_weights},
+                cfg.prior_weights,
+                alpha=cfg.entropy_blend,
+                min_pool=cfg.min_pool_for_entropy,
+            )
+
+    f_arr = np.array([np.nan if ind.followers is None else float(ind.followers) for ind in inds])
+    likes = np.array([np.nan if ind.likes_total is None else float(ind.likes_total) for ind in inds])
+    comments = np.array([np.nan if ind.comments_total is None else float(ind.comments_total) for ind in inds])
+    pool_sig, pool_notes = authenticity.pool_signals(
+        raw["engagement_rate"],
+        f_arr,
+        likes,
+        comments,
+        list(zip(platforms, tiers, strict=True)),
+        cfg.authenticity,
+    )
+
+    scores: list[KolScore] = []
+    for i, (window, ind) in enumerate(zip(windows, inds, strict=True)):
+        platform = platforms[i]
+        signals = list(pool_sig[i])
+        unchecked = list(pool_notes[i])
+        c_sig, c_notes = authenticity.comment_signals(window.comments, cfg.authenticity)
+        signals += c_sig
+        unchecked += c_notes
+        jump, jump_note = authenticity.follower_jump(
+            window.follower_history, ind.window_posts, cfg.authenticity
+        )
+        if jump is not None:
+            signals.append(jump)
+        if jump_note:
+            unchecked.append(jump_note)
+        d = authenticity.multiplier(signals)
+
+        weights = reports[platform].weights
+        components = {c: float(comp_pct[c][i]) for c in SUBINDICATORS if not np.isnan(comp_pct[c][i])}
+        known = {c: w for c, w in weights.items() if c in components}
+        coverage = sum(known.values())
+        base = sum(w * components[c] for c, w in known.items()) / coverage if coverage > 0 else 0.0
+        notes: list[str] = []
+        absent = [c for c in weights if c not in components and weights[c] > 0]
+        if absent:
+            notes.append(f"缺少指标 {', '.join(absent)}：按其余 {coverage:.0%} 权重归一计分")
+        if edges is None:
+            notes.append("无转发/提及关系图：传播力只看转发数")
+        if small_tier[i] and ind.engagement_rate is not None:
+            notes.append(f"同档（{tiers[i]}）作者不足 {cfg.min_tier_group} 位：互动率按全平台排位")
+        raw_out = {k: float(v) for k, v in subs[i].items() if v is not None}
+        raw_out["coverage"] = coverage
+        raw_out["posts_in_window"] = float(ind.posts_in_window)
+        if ind.sentiment is not None:
+            raw_out[SENTIMENT] = ind.sentiment
+            raw_out["sentiment_posts"] = float(ind.sentiment_posts)
+        index_name, index_value, index_note = _index_for(platform, window, ind)
+        if index_note:
+            notes.append(index_note)
+        scores.append(
+            KolScore(
+                platform=platform,
+                author_id=window.author.author_id,
+                name=window.author.name,
+                followers=ind.followers,
+                tier=tiers[i],
+                tier_intl=intl_tier(ind.followers),
+                score=round(100.0 * d * base, 2),
+                authenticity=round(d, 4),
+                reasons=tuple([s.reason for s in signals] + list(ind.missing) + notes + unchecked),
+                components=components,
+                weights=dict(weights),
+                method_version=METHOD_VERSION,
+                raw=raw_out,
+                flags=tuple(s.code for s in signals),
+                index_name=index_name,
+                index_value=index_value,
+            )
+        )
+    scores.sort(key=lambda s: (-s.score, -(s.followers or 0), s.platform, s.author_id))
+    return Ranking(tuple(scores), reports, METHOD_VERSION, cfg.window_days, now)
+
+
+def _nanmean(columns: list[FloatArray]) -> FloatArray:
+    stacked = np.vstack(columns)
+    known = ~np.isnan(stacked)
+    count = known.sum(axis=0)
+    total = np.where(known, stacked, 0.0).sum(axis=0)
+    out = np.full(stacked.shape[1], np.nan)
+    has = count > 0
+    out[has] = total[has] / count[has]
+    return out

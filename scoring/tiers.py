@@ -1,0 +1,53 @@
+"""Follower tiers: the Chinese tier of an author per platform, and the international label.
+
+Chinese tiers (头部/腰部/尾部/KOC/素人, or the platform's own names) come from `ScoringSettings.tiers`;
+the international label follows HypeAuditor's former bands (research note §1.5), for global brands.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from scoring.settings import ScoringSettings, TierBand
+from scoring.types import UNKNOWN_TIER
+
+# HypeAuditor bands before its 150-tier revision: lower bounds, largest first.
+INTL_BANDS: tuple[tuple[str, int], ...] = (
+    ("mega", 1_000_001),
+    ("macro", 100_000),
+    ("mid", 20_000),
+    ("micro", 5_000),
+    ("nano", 1_000),
+    ("below-nano", 0),
+)
+UNKNOWN_INTL = "unknown"
+
+
+def bands_for(platform: str, settings: ScoringSettings) -> tuple[TierBand, ...]:
+    """The platform's bands (largest first), or the default bands."""
+
+    return settings.tiers.get(platform, settings.tiers["default"])
+
+
+def tier_of(followers: int | None, bands: Sequence[TierBand]) -> str:
+    """The band `followers` falls in; `UNKNOWN_TIER` when followers is unknown or negative."""
+
+    if followers is None or followers < 0:
+        return UNKNOWN_TIER
+    for band in bands:
+        if followers >= band.min_followers:
+            return band.name
+    return UNKNOWN_TIER  # unreachable with validated settings (a band starts at 0)
+
+
+def tier_for(followers: int | None, platform: str, settings: ScoringSettings) -> str:
+    return tier_of(followers, bands_for(platform, settings))
+
+
+def intl_tier(followers: int | None) -> str:
+    if followers is None or followers < 0:
+        return UNKNOWN_INTL
+    for name, low in INTL_BANDS:
+        if followers >= low:
+            return name
+    return UNKNOWN_INTL
