@@ -305,6 +305,7 @@ class DeliveryRow(SQLModel, table=True):
     target: str
     status: str = "pending"  # pending | sent | failed (gave up)
     attempts: int = 0
+    parts_sent: int = 0  # a long alert is several messages; a retry resumes after the sent ones
     next_attempt_at: datetime = Field(default_factory=utcnow)
     lease_owner: str | None = None
     lease_until: datetime | None = None

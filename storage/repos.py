@@ -242,6 +242,8 @@ def claim_due_sources(
     lease_s: float,
     limit: int = 10,
     only_ids: Iterable[int] | None = None,
+    ignore_schedule: bool = False,
+    exclude_ids: Iterable[int] = (),
 ) -> list[ClaimedSource]:
     """Lease up to `limit` due, enabled sources to `owner`; no other process gets them meanwhile.
 
@@ -253,14 +255,18 @@ def claim_due_sources(
         select(SourceRow.id)
         .where(
             SourceRow.enabled,
-            SourceRow.next_run_at <= now,
             or_(col(SourceRow.lease_until).is_(None), col(SourceRow.lease_until) < now),
         )
         .order_by(SourceRow.next_run_at)
         .limit(limit)
     )
+    if not ignore_schedule:
+        due = due.where(SourceRow.next_run_at <= now)
     if only_ids is not None:
         due = due.where(col(SourceRow.id).in_(list(only_ids)))
+    excluded = list(exclude_ids)
+    if excluded:
+        due = due.where(col(SourceRow.id).not_in(excluded))
     if session.get_bind().dialect.name == "postgresql":
         due = due.with_for_update(skip_locked=True)
     ids = list(session.exec(due).scalars())
@@ -1040,6 +1046,7 @@ class ClaimedDelivery:
     channel: str
     target: str
     attempts: int
+    parts_sent: int
     alert: AlertRow
 
 
@@ -1075,7 +1082,9 @@ def claim_deliveries(
         .order_by(DeliveryRow.id)
     ).all()
     return [
-        ClaimedDelivery(id=d.id or 0, channel=d.channel, target=d.target, attempts=d.attempts, alert=a)
+        ClaimedDelivery(
+            id=d.id or 0, channel=d.channel, target=d.target, attempts=d.attempts, parts_sent=d.parts_sent, alert=a
+        )
         for d, a in rows
     ]
 
@@ -1087,6 +1096,7 @@ def finish_delivery(
     owner: str,
     now: datetime,
     ok: bool,
+    parts_sent: int = 0,
     error: str = "",
     retry_at: datetime | None = None,
 ) -> bool:
@@ -1096,6 +1106,7 @@ def finish_delivery(
     if row is None or row.lease_owner != owner or row.status != "pending":
         return False
     row.attempts += 1
+    row.parts_sent = max(row.parts_sent, parts_sent)
     row.lease_owner = None
     row.lease_until = None
     if ok:

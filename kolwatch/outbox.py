@@ -1,0 +1,268 @@
+"""The outbox: who receives an alert (targets), and the sender that delivers stored alerts.
+
+Alerts are written with one pending delivery per target in the same transaction that detected
+them. The sender claims due deliveries with a lease, sends through the channel's notifier, and
+records the outcome: sent, retry later (429 retry_after, network trouble, with backoff), or failed
+for good. A crash between sending and recording leaves the lease to expire; the retry resumes
+after the parts already recorded as sent, so a long alert is neither lost nor doubled by a
+crash after the fact is recorded. (A crash in the instant between a message reaching Telegram and
+its record being written can repeat that one part: the at-least-once edge no outbox avoids.)
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from bot.notifiers.base import Notice, Notifier
+from kolwatch.settings import Secrets, Settings
+from storage import repos
+from storage.db import Database
+from storage.models import AlertRow
+
+log = logging.getLogger(__name__)
+
+LEVEL_NAMES = {1: "红色 I 级", 2: "橙色 II 级", 3: "黄色 III 级", 4: "蓝色 IV 级"}
+LEVEL_EMOJI = {1: "🔴", 2: "🟠", 3: "🟡", 4: "🔵"}
+_NOTICE_LEVEL = {1: "critical", 2: "critical", 3: "warning", 4: "info"}
+
+
+def channel_targets(settings: Settings, secrets: Secrets, workspace: str) -> list[tuple[str, str]]:
+    """The non-Telegram channels a workspace configured ("console", "wecom:ops" ...)."""
+
+    for ws in settings.workspaces:
+        if ws.name == workspace:
+            out = []
+            for channel in ws.channels:
+                kind, _, name = channel.partition(":")
+                out.append((kind, name or "-"))
+            return out
+    return [("console", "-")]
+
+
+def alert_targets(
+    session: Any,
+    settings: Settings,
+    secrets: Secrets,
+    *,
+    workspace_id: int,
+    level: int,
+    admins_only: bool = False,
+) -> list[tuple[str, str]]:
+    """Every (channel, target) that should receive an alert of `level` in a workspace.
+
+    Telegram chats are targets only when a bot token is configured; otherwise deliveries would
+    wait forever for a bot that does not exist.
+    """
+
+    names = {pk: name for name, pk in repos.workspace_ids(session).items()}
+    targets: list[tuple[str, str]] = []
+    if secrets.bot_token and settings.bot.enabled:
+        if admins_only:
+            targets += repos.workspace_admin_targets(session, workspace_id=workspace_id)
+        else:
+            targets += repos.workspace_targets(session, workspace_id=workspace_id, level=level)
+    targets += channel_targets(settings, secrets, names.get(workspace_id, ""))
+    return list(dict.fromkeys(targets))
+
+
+HEALTH_TEXT = {
+    "ok": "恢复正常 (recovered)",
+    "network": "网络错误 (network)",
+    "rate_limited": "被限流 (rate limited)",
+    "login_required": "需要登录/Cookie 失效 (login required)",
+    "blocked": "被平台拦截 (blocked: captcha/risk control)",
+    "parse_error": "响应格式变化 (parse error)",
+    "gone": "来源已不存在 (gone)",
+    "error": "程序错误 (internal error)",
+}
+
+
+def source_health_alert(
+    session: Any, settings: Settings, secrets: Secrets, *, change: repos.HealthChange, now: datetime
+) -> list[int]:
+    """One admin alert per health transition of a source (to its workspace, or all for shared sources)."""
+
+    workspaces = (
+        [change.workspace_id]
+        if change.workspace_id is not None
+        else list(repos.workspace_ids(session).values())
+    )
+    recovered = change.new == "ok"
+    level = 4 if recovered else 3
+    what = f"{change.platform} {change.kind} {change.target}"
+    title = f"数据源{'恢复' if recovered else '异常'}: {what}"
+    body = "\n".join(
+        line
+        for line in (
+            f"状态: {HEALTH_TEXT.get(change.old, change.old)} → {HEALTH_TEXT.get(change.new, change.new)}",
+            f"原因: {change.message}" if change.message else "",
+            "" if recovered else "采集会按退避计划自动重试；登录/拦截类问题需要更新 Cookie 或降低频率。",
+        )
+        if line
+    )
+    ids = []
+    for ws_id in workspaces:
+        alert_id = repos.enqueue_alert(
+            session,
+            alert=repos.AlertSpec(
+                workspace_id=ws_id,
+                kind="source_health",
+                level=level,
+                key=f"source:{change.source_id}:{change.new}:{now.isoformat()}",
+                incident=f"source:{change.source_id}",
+                title=title,
+                body=body,
+                details={"source_id": change.source_id, "old": change.old, "new": change.new},
+                created_at=now,
+            ),
+            targets=alert_targets(
+                session, settings, secrets, workspace_id=ws_id, level=level, admins_only=True
+            ),
+        )
+        if alert_id is not None:
+            ids.append(alert_id)
+    return ids
+
+
+def alert_notice(alert: AlertRow) -> Notice:
+    """The channel-neutral message for a stored alert: level, title, explanation, post links."""
+
+    level_name = LEVEL_NAMES.get(alert.level, str(alert.level))
+    lines = [line for line in alert.body.splitlines()]
+    links = tuple((f"帖子 {i + 1}", url) for i, url in enumerate(alert.post_urls[:10]) if url)
+    return Notice(
+        title=f"{LEVEL_EMOJI.get(alert.level, '')} [{level_name}] {alert.title}".strip(),
+        body_lines=tuple(lines),
+        level=_NOTICE_LEVEL.get(alert.level, "info"),
+        links=links,
+        dedup_key=alert.key,
+    )
+
+
+@dataclass
+class DrainSummary:
+    sent: int = 0
+    retried: int = 0
+    failed: int = 0
+
+
+class OutboxSender:
+    """Delivers pending deliveries through the notifiers (one sender per process at a time)."""
+
+    def __init__(
+        self,
+        db: Database,
+        notifiers: Mapping[str, Notifier],
+        *,
+        owner: str,
+        max_attempts: int = 8,
+        lease_s: float = 120.0,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        rng: random.Random | None = None,
+    ) -> None:
+        self.db = db
+        self.notifiers = dict(notifiers)
+        self.owner = owner
+        self.max_attempts = max_attempts
+        self.lease_s = lease_s
+        self.clock = clock
+        self.rng = rng or random.Random()
+
+    def _backoff(self, attempts: int) -> float:
+        return min(3600.0, 5.0 * 2**attempts) * (0.8 + 0.4 * self.rng.random())
+
+    async def drain(self, *, limit: int = 50) -> DrainSummary:
+        summary = DrainSummary()
+        claimed = await self.db.run(self._claim, limit)
+        for delivery in claimed:
+            await self._deliver(delivery, summary)
+        return summary
+
+    def _claim(self, limit: int) -> list[repos.ClaimedDelivery]:
+        with self.db.write() as session:
+            return repos.claim_deliveries(
+                session, owner=self.owner, now=self.clock(), lease_s=self.lease_s, limit=limit
+            )
+
+    async def _deliver(self, delivery: repos.ClaimedDelivery, summary: DrainSummary) -> None:
+        notifier = self.notifiers.get(delivery.channel)
+        now = self.clock()
+        if notifier is None:
+            # A channel configured without its notifier (e.g. Telegram chats before a token is set):
+            # keep the delivery pending and look again later instead of dropping it.
+            await self._finish(
+                delivery,
+                ok=False,
+                error=f"no notifier for channel {delivery.channel!r}",
+                retry_at=now + timedelta(seconds=self._backoff(delivery.attempts)),
+                parts=0,
+            )
+            summary.retried += 1
+            return
+        try:
+            result = await notifier.send(
+                alert_notice(delivery.alert), delivery.target, resume_from=delivery.parts_sent
+            )
+        except Exception as exc:  # a notifier bug must not kill the sender or lose the alert
+            log.exception("notifier %s failed on delivery %s", delivery.channel, delivery.id)
+            await self._finish(
+                delivery,
+                ok=False,
+                error=f"{type(exc).__name__}: {exc}",
+                retry_at=now + timedelta(seconds=self._backoff(delivery.attempts)),
+                parts=0,
+            )
+            summary.retried += 1
+            return
+        if result.status == "ok":
+            await self._finish(delivery, ok=True, parts=result.parts_sent)
+            summary.sent += 1
+        elif result.status == "retry" and delivery.attempts + 1 < self.max_attempts:
+            wait = result.retry_after if result.retry_after is not None else self._backoff(delivery.attempts)
+            await self._finish(
+                delivery,
+                ok=False,
+                error=result.message,
+                parts=result.parts_sent,
+                retry_at=now + timedelta(seconds=wait),
+            )
+            summary.retried += 1
+        else:
+            log.error(
+                "delivery %s to %s:%s failed for good: %s",
+                delivery.id,
+                delivery.channel,
+                delivery.target,
+                result.message,
+            )
+            await self._finish(delivery, ok=False, error=result.message, parts=result.parts_sent)
+            summary.failed += 1
+
+    async def _finish(
+        self,
+        delivery: repos.ClaimedDelivery,
+        *,
+        ok: bool,
+        parts: int,
+        error: str = "",
+        retry_at: datetime | None = None,
+    ) -> None:
+        def write() -> None:
+            with self.db.write() as session:
+                repos.finish_delivery(
+                    session,
+                    delivery_id=delivery.id,
+                    owner=self.owner,
+                    now=self.clock(),
+                    ok=ok,
+                    parts_sent=parts,
+                    error=error,
+                    retry_at=retry_at,
+                )
+
+        await self.db.run(write)

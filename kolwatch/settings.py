@@ -1,0 +1,327 @@
+"""settings.toml + environment overrides, validated at start-up with errors that name the key.
+
+Precedence: built-in defaults < settings.toml (path from --settings, $KOLWATCH_SETTINGS or
+./settings.toml) < environment `KOLWATCH__SECTION__KEY=value` (value read as a TOML value when it
+parses as one, else as a string). Secrets are never read from the file: the bot token, cookies and
+webhook keys come only from their own environment variables (see `Secrets`).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from kolwatch.errors import SettingsError
+
+ENV_PREFIX = "KOLWATCH__"
+SETTINGS_ENV = "KOLWATCH_SETTINGS"
+SECRET_KEYS = {"token", "bot_token", "cookie", "cookies", "secret", "webhook", "password", "key"}
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|w)?\s*$")
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, None: 1}
+
+
+def parse_duration(value: str | int | float) -> timedelta:
+    """ "10m", "2h", "30s", "7d", "1w" or a number of seconds."""
+
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        seconds = float(value)
+    else:
+        match = _DURATION.match(str(value))
+        if not match:
+            raise ValueError(f"not a duration: {value!r} (use e.g. 30s, 10m, 2h, 7d)")
+        seconds = float(match.group(1)) * _UNITS[match.group(2)]
+    if seconds <= 0:
+        raise ValueError(f"duration must be positive: {value!r}")
+    return timedelta(seconds=seconds)
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DatabaseSettings(_Section):
+    url: str = "sqlite:///data/kolwatch.db"
+    # PIPL/GDPR: accounts with fewer followers are stored with a hashed id and no name. 0 = off.
+    pseudonymise_below: int = Field(default=0, ge=0)
+    retention_days: int = Field(default=180, ge=1)
+
+
+class ServiceSettings(_Section):
+    tick_s: float = Field(default=5.0, gt=0)
+    lease_s: float = Field(default=600.0, gt=0)
+    sources_per_tick: int = Field(default=4, ge=1)
+    alerts_every_s: float = Field(default=60.0, gt=0)
+    outbox_every_s: float = Field(default=5.0, gt=0)
+    kol_every_s: float = Field(default=3600.0, gt=0)
+    analyze_batch: int = Field(default=200, ge=1)
+    max_delivery_attempts: int = Field(default=8, ge=1)
+
+
+class BotSettings(_Section):
+    api_base: str = "https://api.telegram.org"
+    enabled: bool = True
+    rate_limit_per_minute: int = Field(default=6, ge=1)  # expensive commands per user
+
+
+class NlpSettings(_Section):
+    sentiment_model: str = ""  # path to a model trained by `kolwatch sentiment train`; "" = stock
+    near_duplicate_threshold: float = Field(default=0.8, gt=0, le=1)
+
+
+class DigestSettings(_Section):
+    daily_cron: str = "0 9 * * *"
+    weekly_cron: str = "0 9 * * 1"
+    out_dir: str = "data/digests"
+
+
+class WatchSettings(_Section):
+    name: str = Field(min_length=1, max_length=64)
+    query: str = Field(min_length=1, max_length=4000)
+    competitors: tuple[str, ...] = ()
+    detectors: dict[str, Any] = Field(default_factory=dict)
+
+
+class WorkspaceSettings(_Section):
+    name: str = Field(min_length=1, max_length=64)
+    chats: tuple[int, ...] = ()
+    admins: tuple[int, ...] = ()
+    timezone: str = "Asia/Shanghai"
+    # Extra alert channels: "console", "file", "wecom:<name>", "dingtalk:<name>", "feishu:<name>";
+    # a webhook's URL and secret come from KOLWATCH_<CHANNEL>_<NAME>_WEBHOOK / _SECRET.
+    channels: tuple[str, ...] = ("console",)
+    watches: tuple[WatchSettings, ...] = ()
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown timezone {value!r}") from None
+        return value
+
+    @field_validator("channels")
+    @classmethod
+    def _channel_names(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for channel in value:
+            kind, _, name = channel.partition(":")
+            if kind not in ("console", "file", "telegram", "wecom", "dingtalk", "feishu"):
+                raise ValueError(f"unknown channel {channel!r}")
+            if kind in ("wecom", "dingtalk", "feishu") and not re.fullmatch(r"[A-Za-z0-9_]+", name):
+                raise ValueError(f"channel {channel!r} needs a name: {kind}:<name> (letters, digits, _)")
+        return value
+
+    @model_validator(mode="after")
+    def _unique_watch_names(self) -> WorkspaceSettings:
+        names = [w.name for w in self.watches]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"watch names repeat: {', '.join(dupes)}")
+        return self
+
+
+class SourceSettings(_Section):
+    workspace: str | None = None
+    platform: str
+    kind: str
+    target: str = Field(min_length=1)
+    every: str = "10m"
+    options: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("every")
+    @classmethod
+    def _duration(cls, value: str) -> str:
+        parse_duration(value)
+        return value
+
+    @property
+    def every_s(self) -> int:
+        return max(1, int(parse_duration(self.every).total_seconds()))
+
+
+class Settings(_Section):
+    database: DatabaseSettings = DatabaseSettings()
+    service: ServiceSettings = ServiceSettings()
+    bot: BotSettings = BotSettings()
+    nlp: NlpSettings = NlpSettings()
+    digest: DigestSettings = DigestSettings()
+    scoring: dict[str, Any] = Field(default_factory=dict)
+    alerts: dict[str, Any] = Field(default_factory=dict)
+    collectors: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    workspaces: tuple[WorkspaceSettings, ...] = ()
+    sources: tuple[SourceSettings, ...] = ()
+    path: str = ""  # where the settings came from, for messages
+
+    @model_validator(mode="after")
+    def _references(self) -> Settings:
+        names = [w.name for w in self.workspaces]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"workspace names repeat: {', '.join(dupes)}")
+        for index, source in enumerate(self.sources):
+            if source.workspace is not None and source.workspace not in names:
+                raise ValueError(f"sources[{index}].workspace: no workspace named {source.workspace!r}")
+        return self
+
+
+class Secrets:
+    """Secrets from the environment only; their values never appear in repr or logs."""
+
+    def __init__(self, environ: Mapping[str, str] | None = None) -> None:
+        self._env = dict(os.environ if environ is None else environ)
+
+    def get(self, name: str) -> str | None:
+        value = self._env.get(name, "").strip()
+        return value or None
+
+    @property
+    def bot_token(self) -> str | None:
+        return self.get("KOLWATCH_BOT_TOKEN")
+
+    def webhook(self, channel: str, name: str) -> tuple[str | None, str | None]:
+        base = f"KOLWATCH_{channel.upper()}_{name.upper()}"
+        return self.get(f"{base}_WEBHOOK"), self.get(f"{base}_SECRET")
+
+    def __repr__(self) -> str:
+        present = sorted(k for k in self._env if k.startswith("KOLWATCH_") and not k.startswith(ENV_PREFIX))
+        return f"Secrets(present={present})"
+
+
+def _parse_env_value(raw: str) -> Any:
+    try:
+        return tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        return raw
+
+
+def _apply_env(data: dict[str, Any], environ: Mapping[str, str]) -> dict[str, Any]:
+    for name, raw in sorted(environ.items()):
+        if not name.startswith(ENV_PREFIX):
+            continue
+        path = [part.lower() for part in name[len(ENV_PREFIX) :].split("__") if part]
+        if not path:
+            continue
+        if path[-1] in SECRET_KEYS:
+            raise SettingsError(
+                f"{name}: secrets are not settings; use KOLWATCH_BOT_TOKEN, KOLWATCH_<PLATFORM>_COOKIE "
+                "or KOLWATCH_<CHANNEL>_<NAME>_WEBHOOK/_SECRET"
+            )
+        node = data
+        for part in path[:-1]:
+            child = node.get(part)
+            if not isinstance(child, dict):
+                child = {}
+                node[part] = child
+            node = child
+        node[path[-1]] = _parse_env_value(raw)
+    return data
+
+
+def _check_no_secrets(data: Any, where: str = "") -> None:
+    if isinstance(data, dict):
+        for key, value in data.items():
+            here = f"{where}.{key}" if where else str(key)
+            if str(key).lower() in SECRET_KEYS and value not in ("", None):
+                raise SettingsError(
+                    f"{here}: secrets must not be written in settings files; set them in the environment"
+                )
+            _check_no_secrets(value, here)
+    elif isinstance(data, list):
+        for index, value in enumerate(data):
+            _check_no_secrets(value, f"{where}[{index}]")
+
+
+def _format_location(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out or "(top level)"
+
+
+def _first_error(exc: ValidationError) -> str:
+    err = exc.errors()[0]
+    loc = _format_location(tuple(p for p in err["loc"] if not str(p).startswith("function-")))
+    msg = err["msg"].removeprefix("Value error, ")
+    if err["type"] == "extra_forbidden":
+        msg = "unknown key"
+    more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+    return f"{loc}: {msg}{more}"
+
+
+def settings_path(explicit: str | None = None, environ: Mapping[str, str] | None = None) -> Path:
+    env = os.environ if environ is None else environ
+    return Path(explicit or env.get(SETTINGS_ENV) or "settings.toml")
+
+
+def load_settings(path: str | Path | None = None, environ: Mapping[str, str] | None = None) -> Settings:
+    """Read, override and validate; any problem raises SettingsError naming the file and key."""
+
+    env = os.environ if environ is None else environ
+    file = settings_path(str(path) if path else None, env)
+    data: dict[str, Any] = {}
+    if file.exists():
+        try:
+            data = tomllib.loads(file.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise SettingsError(f"{file}: not valid TOML: {exc}") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise SettingsError(f"{file}: cannot read: {exc}") from None
+    elif path is not None or env.get(SETTINGS_ENV):
+        raise SettingsError(f"{file}: no such settings file")
+    _check_no_secrets(data)
+    data = _apply_env(data, env)
+    data["path"] = str(file)
+    try:
+        settings = Settings.model_validate(data)
+    except ValidationError as exc:
+        raise SettingsError(f"{file}: {_first_error(exc)}") from None
+    validate_plugins(settings)
+    return settings
+
+
+def validate_plugins(settings: Settings) -> None:
+    """Check the sections owned by plugins against their own models (collectors and sources)."""
+
+    from collectors import COLLECTORS  # the explicit registry
+
+    for name, section in settings.collectors.items():
+        cls = COLLECTORS.get(name)
+        if cls is None:
+            raise SettingsError(
+                f"{settings.path}: collectors.{name}: unknown collector (known: {', '.join(COLLECTORS)})"
+            )
+        try:
+            cls.Settings.model_validate(section)
+        except ValidationError as exc:
+            raise SettingsError(f"{settings.path}: collectors.{name}.{_first_error(exc)}") from None
+    for index, source in enumerate(settings.sources):
+        cls = COLLECTORS.get(source.platform)
+        if cls is None:
+            raise SettingsError(
+                f"{settings.path}: sources[{index}].platform: unknown platform {source.platform!r} "
+                f"(known: {', '.join(COLLECTORS)})"
+            )
+        if source.kind not in cls.kinds:
+            raise SettingsError(
+                f"{settings.path}: sources[{index}].kind: {source.platform} has no kind {source.kind!r} "
+                f"(known: {', '.join(sorted(cls.kinds))})"
+            )
+
+
+def collector_settings(settings: Settings, platform: str) -> Any:
+    from collectors import COLLECTORS
+
+    cls = COLLECTORS[platform]
+    return cls.Settings.model_validate(settings.collectors.get(platform, {}))
