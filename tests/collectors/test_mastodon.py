@@ -439,9 +439,11 @@ async def test_every_shared_mastodon_fixture(path: Path) -> None:
             # cannot become attributed posts: it must be refused, not stored half-empty.
             with pytest.raises(ParseError):
                 parse_search(payload)
-            parse_statuses(
-                [{**make_status(1), **s, "uri": f"{INSTANCE}/s/{s['id']}"} for s in payload["statuses"]]
-            )
+            merged = [{**make_status(1), **s, "uri": f"{INSTANCE}/s/{s['id']}"} for s in payload["statuses"]]
+            assert [p.text for p in parse_statuses(merged)] == [
+                "cats\ncats never change",
+                "Cats\nCats are inherently good at self-care.\n#cats",
+            ]
         elif isinstance(payload, list):
             posts = parse_statuses(payload)
             assert len(posts) >= len(payload) > 0
