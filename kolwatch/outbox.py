@@ -26,9 +26,10 @@ from storage.models import AlertRow
 
 log = logging.getLogger(__name__)
 
-LEVEL_NAMES = {1: "红色 I 级", 2: "橙色 II 级", 3: "黄色 III 级", 4: "蓝色 IV 级"}
-LEVEL_EMOJI = {1: "🔴", 2: "🟠", 3: "🟡", 4: "🔵"}
-_NOTICE_LEVEL = {1: "critical", 2: "critical", 3: "warning", 4: "info"}
+# Severity as in nlp.trends.Level (larger is worse); names follow the 预警 scheme (I is the worst).
+LEVEL_NAMES = {4: "红色 I 级", 3: "橙色 II 级", 2: "黄色 III 级", 1: "蓝色 IV 级"}
+LEVEL_EMOJI = {4: "🔴", 3: "🟠", 2: "🟡", 1: "🔵"}
+_NOTICE_LEVEL = {4: "critical", 3: "critical", 2: "warning", 1: "info"}
 
 
 def channel_targets(settings: Settings, secrets: Secrets, workspace: str) -> list[tuple[str, str]]:
@@ -93,7 +94,7 @@ def source_health_alert(
         else list(repos.workspace_ids(session).values())
     )
     recovered = change.new == "ok"
-    level = 4 if recovered else 3
+    level = 1 if recovered else 2  # 蓝 IV for a recovery, 黄 III for a failing source
     what = f"{change.platform} {change.kind} {change.target}"
     title = f"数据源{'恢复' if recovered else '异常'}: {what}"
     body = "\n".join(

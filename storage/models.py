@@ -40,7 +40,8 @@ class WorkspaceChatRow(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     workspace_id: int = Field(foreign_key="workspace.id", index=True)
     chat_id: int = Field(sa_column=Column(BigInteger, unique=True, nullable=False))
-    min_level: int = 4  # deliver alerts of this level or more urgent (4 = 蓝 IV ... 1 = 红 I)
+    # Severity scale of nlp.trends.Level: 1 = 蓝 IV, 2 = 黄 III, 3 = 橙 II, 4 = 红 I (larger is worse).
+    min_level: int = 1  # deliver alerts at least this severe
     muted_until: datetime | None = None
     subscribed: bool = True
 
@@ -279,7 +280,7 @@ class AlertRow(SQLModel, table=True):
     workspace_id: int = Field(foreign_key="workspace.id")
     watch_id: int | None = Field(default=None, foreign_key="watch.id")
     kind: str  # spike | negative_shift | kol | hotlist | emerging_term | source_health | digest
-    level: int = 4  # 1 = 红 I ... 4 = 蓝 IV
+    level: int = 1  # severity: 1 = 蓝 IV, 2 = 黄 III, 3 = 橙 II, 4 = 红 I (nlp.trends.Level)
     key: str  # dedup key of this incident at this level
     incident: str = ""  # the incident the key belongs to (escalations share it)
     title: str

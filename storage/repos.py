@@ -1144,7 +1144,7 @@ def workspace_targets(session: Session, *, workspace_id: int, level: int) -> lis
     for chat in chats:
         if chat.muted_until is not None and as_utc(chat.muted_until) > now:
             continue
-        if level > chat.min_level:
+        if level < chat.min_level:
             continue
         targets.append(("telegram", str(chat.chat_id)))
     return targets

@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: 7e0d12dc8eca
+Revision ID: 989a3d29324c
 Revises: 
-Create Date: 2026-11-25 03:17:18.052773
+Create Date: 2026-11-25 03:20:25.915460
 """
 
 from collections.abc import Sequence
@@ -12,7 +12,7 @@ import sqlmodel
 from alembic import op
 
 
-revision: str = '7e0d12dc8eca'
+revision: str = '989a3d29324c'
 down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
