@@ -40,9 +40,14 @@ def channel_targets(settings: Settings, secrets: Secrets, workspace: str) -> lis
             out = []
             for channel in ws.channels:
                 kind, _, name = channel.partition(":")
-                out.append((kind, name or "-"))
+                if kind == "console":
+                    out.append(("console", workspace))
+                elif kind == "file":
+                    out.append(("file", "alerts"))
+                elif kind != "telegram":  # Telegram chats are targets of their own (workspace chats)
+                    out.append((kind, name.lower()))
             return out
-    return [("console", "-")]
+    return []
 
 
 def alert_targets(

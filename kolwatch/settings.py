@@ -64,6 +64,7 @@ class ServiceSettings(_Section):
     kol_every_s: float = Field(default=3600.0, gt=0)
     analyze_batch: int = Field(default=200, ge=1)
     max_delivery_attempts: int = Field(default=8, ge=1)
+    alerts_dir: str = "data/alerts"  # where the "file" channel writes alerts as JSON lines
 
 
 class BotSettings(_Section):
@@ -82,6 +83,17 @@ class DigestSettings(_Section):
     weekly_cron: str = "0 9 * * 1"
     out_dir: str = "data/digests"
 
+    @field_validator("daily_cron", "weekly_cron")
+    @classmethod
+    def _cron(cls, value: str) -> str:
+        from apscheduler.triggers.cron import CronTrigger
+
+        try:
+            CronTrigger.from_crontab(value)
+        except ValueError as exc:
+            raise ValueError(f"not a crontab expression {value!r}: {exc}") from None
+        return value
+
 
 class WatchSettings(_Section):
     name: str = Field(min_length=1, max_length=64)
@@ -96,7 +108,7 @@ class WorkspaceSettings(_Section):
     admins: tuple[int, ...] = ()
     timezone: str = "Asia/Shanghai"
     # Extra alert channels: "console", "file", "wecom:<name>", "dingtalk:<name>", "feishu:<name>";
-    # a webhook's URL and secret come from KOLWATCH_<CHANNEL>_<NAME>_WEBHOOK / _SECRET.
+    # robots' keys come from the environment (see kolwatch/notifiers.py).
     channels: tuple[str, ...] = ("console",)
     watches: tuple[WatchSettings, ...] = ()
 
@@ -187,10 +199,6 @@ class Secrets:
     def bot_token(self) -> str | None:
         return self.get("KOLWATCH_BOT_TOKEN")
 
-    def webhook(self, channel: str, name: str) -> tuple[str | None, str | None]:
-        base = f"KOLWATCH_{channel.upper()}_{name.upper()}"
-        return self.get(f"{base}_WEBHOOK"), self.get(f"{base}_SECRET")
-
     def __repr__(self) -> str:
         present = sorted(k for k in self._env if k.startswith("KOLWATCH_") and not k.startswith(ENV_PREFIX))
         return f"Secrets(present={present})"
@@ -213,7 +221,7 @@ def _apply_env(data: dict[str, Any], environ: Mapping[str, str]) -> dict[str, An
         if path[-1] in SECRET_KEYS:
             raise SettingsError(
                 f"{name}: secrets are not settings; use KOLWATCH_BOT_TOKEN, KOLWATCH_<PLATFORM>_COOKIE "
-                "or KOLWATCH_<CHANNEL>_<NAME>_WEBHOOK/_SECRET"
+                "or the robot variables named in settings.toml"
             )
         node = data
         for part in path[:-1]:

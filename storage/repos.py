@@ -1083,7 +1083,12 @@ def claim_deliveries(
     ).all()
     return [
         ClaimedDelivery(
-            id=d.id or 0, channel=d.channel, target=d.target, attempts=d.attempts, parts_sent=d.parts_sent, alert=a
+            id=d.id or 0,
+            channel=d.channel,
+            target=d.target,
+            attempts=d.attempts,
+            parts_sent=d.parts_sent,
+            alert=a,
         )
         for d, a in rows
     ]

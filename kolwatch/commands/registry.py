@@ -4,4 +4,11 @@ from __future__ import annotations
 
 from types import ModuleType
 
-COMMAND_MODULES: list[ModuleType] = []
+from kolwatch.commands import db, export, run, sources
+
+COMMAND_MODULES: list[ModuleType] = [
+    run,
+    sources,
+    export,
+    db,
+]

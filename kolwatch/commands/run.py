@@ -33,7 +33,8 @@ def print_once_summary(summary: OnceSummary, out: Any = sys.stdout) -> None:
     print(
         f"sources: {len(summary.runs)} ({ok} ok, {len(summary.runs) - ok} failing); "
         f"new posts: {sum(r.new for r in summary.runs)}; alerts: {summary.alerts}; "
-        f"delivered: {summary.outbox.sent} (retry later: {summary.outbox.retried}, failed: {summary.outbox.failed}); "
+        f"delivered: {summary.outbox.sent} "
+        f"(retry later: {summary.outbox.retried}, failed: {summary.outbox.failed}); "
         f"KOL scores: {summary.kol_scores}",
         file=out,
     )
