@@ -61,6 +61,7 @@ _LINK_PARAM = re.compile(r";\s*([\w-]+)\s*=\s*(?:\"([^\"]*)\"|([^;,\s]+))")
 _ACCT = re.compile(r"^@?([A-Za-z0-9_]{1,64})(?:@([A-Za-z0-9.-]{1,253}(?::\d{1,5})?))?$")
 _TAG = re.compile(r"^#?([^\s#/?]{1,100})$")
 _REQUEST_ID = "X-Request-Id"
+_CURSOR_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 
 # ---------------------------------------------------------------------------------------- parsing
@@ -303,14 +304,20 @@ class _HeaderTap:
     and Mastodon puts paging (Link) and rate limits (X-RateLimit-*) in headers."""
 
     def __init__(self) -> None:
+        self.pending: set[str] = set()
         self.by_request: dict[str, httpx.Headers] = {}
 
+    def expect(self, tag: str) -> None:
+        self.pending.add(tag)
+
     async def __call__(self, response: httpx.Response) -> None:
+        # Only our own requests: the client may be shared with other collectors and their taps.
         tag = response.request.headers.get(_REQUEST_ID)
-        if tag:
+        if tag in self.pending:
             self.by_request[tag] = response.headers
 
     def pop(self, tag: str) -> httpx.Headers:
+        self.pending.discard(tag)
         return self.by_request.pop(tag, httpx.Headers())
 
 
@@ -337,6 +344,7 @@ class MastodonCollector(Collector):
 
     async def _get(self, url: str, params: Mapping[str, str], check: Any) -> tuple[Any, httpx.Headers]:
         tag = uuid.uuid4().hex
+        self._tap.expect(tag)
         try:
             payload = await fetch_json(
                 self.client,
@@ -404,7 +412,8 @@ class MastodonCollector(Collector):
         self, instance: str, endpoint: _Endpoint, cursor: Mapping[str, Any], authors: tuple[Author, ...]
     ) -> AsyncIterator[Page]:
         previous = cursor.get("min_id")
-        newest = previous if isinstance(previous, str) and previous.isdigit() else None
+        # Mastodon ids are decimal snowflakes; Pleroma/Akkoma use other opaque, URL-safe ids.
+        newest = previous if isinstance(previous, str) and _CURSOR_ID.match(previous) else None
         incremental = newest is not None
         params: dict[str, str] = {**endpoint.params, "limit": str(PAGE_LIMIT)}
         if incremental:

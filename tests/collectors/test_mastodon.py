@@ -502,3 +502,15 @@ async def test_every_shared_mastodon_fixture(path: Path) -> None:
         assert "<" not in post.text
     # The recorded Link header paged us to the next (older) page, which the replay answers empty.
     assert pages[0].cursor == {"min_id": newest_id([s["id"] for s in statuses])}
+
+
+async def test_two_collectors_on_one_client_keep_only_their_own_headers() -> None:
+    server = FakeInstance(4, page_size=2)
+    async with client_for(server, max_pages_per_run=1) as client:
+        one = MastodonCollector(client, CollectorSettings(base_url=INSTANCE, max_pages_per_run=1), environ={})
+        two = MastodonCollector(client, CollectorSettings(base_url=INSTANCE, max_pages_per_run=1), environ={})
+        for collector in (one, two, one):
+            pages = await run(collector, SourceSpec("mastodon", "public", ""), {})
+            assert pages[0].cursor == {"min_id": "4"}
+    assert one._tap.by_request == {} and two._tap.by_request == {}
+    assert one._tap.pending == set() and two._tap.pending == set()
