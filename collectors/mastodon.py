@@ -337,10 +337,16 @@ class MastodonCollector(Collector):
         env = os.environ if environ is None else environ
         token = (env.get(TOKEN_ENV) or "").strip()
         self._auth = {"Authorization": f"Bearer {token}"} if token else {}
-        self._tap = _HeaderTap()
+        # One tap per client: the pipeline builds a collector per run on a long-lived client, so
+        # adding a hook each time would grow the client's hook list forever.
         hooks = client.event_hooks
-        hooks["response"] = [*hooks.get("response", []), self._tap]
-        client.event_hooks = hooks
+        existing = [hook for hook in hooks.get("response", []) if isinstance(hook, _HeaderTap)]
+        if existing:
+            self._tap = existing[0]
+        else:
+            self._tap = _HeaderTap()
+            hooks["response"] = [*hooks.get("response", []), self._tap]
+            client.event_hooks = hooks
 
     async def _get(self, url: str, params: Mapping[str, str], check: Any) -> tuple[Any, httpx.Headers]:
         tag = uuid.uuid4().hex

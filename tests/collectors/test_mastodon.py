@@ -512,5 +512,6 @@ async def test_two_collectors_on_one_client_keep_only_their_own_headers() -> Non
         for collector in (one, two, one):
             pages = await run(collector, SourceSpec("mastodon", "public", ""), {})
             assert pages[0].cursor == {"min_id": "4"}
-    assert one._tap.by_request == {} and two._tap.by_request == {}
-    assert one._tap.pending == set() and two._tap.pending == set()
+        assert len(client.event_hooks["response"]) == 1  # collectors built per run share one tap
+    assert one._tap is two._tap
+    assert one._tap.by_request == {} and one._tap.pending == set()
