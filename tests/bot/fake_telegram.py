@@ -13,6 +13,7 @@ files as multipart parts named by an `attach://<key>` value.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import json
 import time
@@ -25,14 +26,30 @@ from aiohttp import web
 
 TOKEN = "42:TEST-token"
 BOT_USER = {"id": 42, "is_bot": True, "first_name": "kolwatch test", "username": "kolwatch_test_bot"}
-_ALLOWED = {"b", "strong", "i", "em", "u", "ins", "s", "strike", "del", "span", "tg-spoiler", "a",
-            "tg-emoji", "code", "pre", "blockquote"}
+_ALLOWED = {
+    "b",
+    "strong",
+    "i",
+    "em",
+    "u",
+    "ins",
+    "s",
+    "strike",
+    "del",
+    "span",
+    "tg-spoiler",
+    "a",
+    "tg-emoji",
+    "code",
+    "pre",
+    "blockquote",
+}
 _FILE_PARAMS = {"sendPhoto": "photo", "sendDocument": "document"}
 
 
 @dataclass
 class Call:
-    """One recorded API call. `params` are decoded (JSON strings parsed); `files` name -> (filename, bytes)."""
+    """One recorded API call: `params` decoded (JSON strings parsed), `files` name -> (filename, bytes)."""
 
     method: str
     params: dict[str, Any]
@@ -51,12 +68,12 @@ class _EntityChecker(HTMLParser):
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         if tag not in _ALLOWED:
-            self.error = self.error or f"unsupported start tag \"{tag}\""
+            self.error = self.error or f'unsupported start tag "{tag}"'
         self.stack.append(tag)
 
     def handle_endtag(self, tag: str) -> None:
         if not self.stack or self.stack[-1] != tag:
-            self.error = self.error or f"unexpected end tag \"{tag}\""
+            self.error = self.error or f'unexpected end tag "{tag}"'
         else:
             self.stack.pop()
 
@@ -87,7 +104,7 @@ def parse_html(markup: str) -> tuple[str, str | None]:
     if checker.rawdata:
         checker.error = checker.error or "unterminated tag"
     if checker.stack and not checker.error:
-        checker.error = f"unclosed start tag \"{checker.stack[-1]}\""
+        checker.error = f'unclosed start tag "{checker.stack[-1]}"'
     return "".join(checker.text), checker.error
 
 
@@ -137,11 +154,20 @@ class FakeTelegram:
 
     # -- test controls ---------------------------------------------------------------------
 
-    def fail_next(self, method: str, code: int = 429, *, retry_after: int | None = 3,
-                  description: str | None = None, times: int = 1) -> None:
+    def fail_next(
+        self,
+        method: str,
+        code: int = 429,
+        *,
+        retry_after: int | None = 3,
+        description: str | None = None,
+        times: int = 1,
+    ) -> None:
         """Answer the next `times` calls of `method` with an error (429 + retry_after by default)."""
         params = {"retry_after": retry_after} if code == 429 and retry_after is not None else None
-        text = description or (f"Too Many Requests: retry after {retry_after}" if code == 429 else "Bad Request")
+        text = description or (
+            f"Too Many Requests: retry after {retry_after}" if code == 429 else "Bad Request"
+        )
         queue = self._failures.setdefault(method, deque())
         for _ in range(times):
             queue.append((code, text, params))
@@ -153,30 +179,49 @@ class FakeTelegram:
             self._changed.notify_all()
         return update
 
-    async def push_text(self, text: str, *, chat_id: int = 1001, user_id: int = 1001,
-                        chat_type: str = "private") -> dict[str, Any]:
+    async def push_text(
+        self, text: str, *, chat_id: int = 1001, user_id: int = 1001, chat_type: str = "private"
+    ) -> dict[str, Any]:
         chat: dict[str, Any] = {"id": chat_id, "type": chat_type}
         chat["title" if chat_type != "private" else "first_name"] = "测试"
         entities = []
         if text.startswith("/"):
             entities.append({"type": "bot_command", "offset": 0, "length": len(text.split()[0])})
-        message = {"message_id": next(self._message_ids), "date": int(time.time()), "chat": chat,
-                   "from": {"id": user_id, "is_bot": False, "first_name": "用户"}, "text": text}
+        message = {
+            "message_id": next(self._message_ids),
+            "date": int(time.time()),
+            "chat": chat,
+            "from": {"id": user_id, "is_bot": False, "first_name": "用户"},
+            "text": text,
+        }
         if entities:
             message["entities"] = entities
         return await self.push_update({"message": message})
 
-    async def push_callback(self, data: str, *, message_id: int, chat_id: int = 1001,
-                            user_id: int = 1001) -> dict[str, Any]:
+    async def push_callback(
+        self, data: str, *, message_id: int, chat_id: int = 1001, user_id: int = 1001
+    ) -> dict[str, Any]:
         message = self._messages.get((str(chat_id), message_id)) or {
-            "message_id": message_id, "date": int(time.time()), "chat": {"id": chat_id, "type": "private"},
-            "text": "…"}
-        return await self.push_update({"callback_query": {
-            "id": f"cb{next(self._update_ids)}", "chat_instance": "ci",
-            "from": {"id": user_id, "is_bot": False, "first_name": "用户"}, "message": message, "data": data}})
+            "message_id": message_id,
+            "date": int(time.time()),
+            "chat": {"id": chat_id, "type": "private"},
+            "text": "…",
+        }
+        return await self.push_update(
+            {
+                "callback_query": {
+                    "id": f"cb{next(self._update_ids)}",
+                    "chat_instance": "ci",
+                    "from": {"id": user_id, "is_bot": False, "first_name": "用户"},
+                    "message": message,
+                    "data": data,
+                }
+            }
+        )
 
     async def wait_for(self, method: str, count: int = 1, timeout: float = 5.0) -> list[Call]:
         """The first `count` calls of `method`, waiting up to `timeout` seconds for them."""
+
         async def ready() -> list[Call]:
             async with self._changed:
                 await self._changed.wait_for(lambda: len(self.calls_of(method)) >= count)
@@ -234,10 +279,15 @@ class FakeTelegram:
         if not chat_id:
             raise ApiError(400, "Bad Request: chat_id is empty")
         _check_markup(call.params.get("reply_markup"))
-        message = {"message_id": next(self._message_ids), "date": int(time.time()),
-                   "chat": {"id": int(chat_id) if chat_id.lstrip("-").isdigit() else -1,
-                            "type": "private" if not chat_id.startswith("-") else "supergroup"},
-                   **extra}
+        message = {
+            "message_id": next(self._message_ids),
+            "date": int(time.time()),
+            "chat": {
+                "id": int(chat_id) if chat_id.lstrip("-").isdigit() else -1,
+                "type": "private" if not chat_id.startswith("-") else "supergroup",
+            },
+            **extra,
+        }
         self._messages[(chat_id, message["message_id"])] = message
         return message
 
@@ -284,10 +334,8 @@ class FakeTelegram:
             self.updates = [u for u in self.updates if u["update_id"] >= offset]
             if not self.updates and timeout > 0:
                 # never answer [] at once on a long poll, or the client spins
-                try:
+                with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._changed.wait_for(lambda: bool(self.updates)), timeout)
-                except TimeoutError:
-                    pass
             return self.updates[:limit]
 
     def _text(self, call: Call, key: str, limit: int, empty_error: str | None) -> str:
@@ -327,9 +375,16 @@ class FakeTelegram:
     async def _m_sendDocument(self, call: Call) -> Any:
         caption = self._text(call, "caption", 1024, None)
         filename, data = self._file(call, "document")
-        return self._message(call, caption=caption, document={
-            "file_id": f"doc-{len(self.calls)}", "file_unique_id": f"u{len(self.calls)}",
-            "file_name": filename, "file_size": len(data)})
+        return self._message(
+            call,
+            caption=caption,
+            document={
+                "file_id": f"doc-{len(self.calls)}",
+                "file_unique_id": f"u{len(self.calls)}",
+                "file_name": filename,
+                "file_size": len(data),
+            },
+        )
 
     async def _m_sendMediaGroup(self, call: Call) -> Any:
         media = call.params.get("media")
@@ -337,8 +392,15 @@ class FakeTelegram:
             raise ApiError(400, "Bad Request: wrong number of media, must be 2-10")
         messages = []
         for item in media:
-            fake = Call(call.method, {"photo": item.get("media", ""), "caption": item.get("caption", ""),
-                                      "parse_mode": item.get("parse_mode")}, call.files)
+            fake = Call(
+                call.method,
+                {
+                    "photo": item.get("media", ""),
+                    "caption": item.get("caption", ""),
+                    "parse_mode": item.get("parse_mode"),
+                },
+                call.files,
+            )
             caption = self._text(fake, "caption", 1024, None)
             filename, data = self._file(fake, "photo")
             messages.append(self._message(call, caption=caption, photo=[_photo_size(filename, data)]))
@@ -365,5 +427,10 @@ def _check_markup(markup: Any) -> None:
 
 
 def _photo_size(filename: str, data: bytes) -> dict[str, Any]:
-    return {"file_id": f"photo-{filename}", "file_unique_id": f"p{len(data)}", "width": 800,
-            "height": 450, "file_size": len(data)}
+    return {
+        "file_id": f"photo-{filename}",
+        "file_unique_id": f"p{len(data)}",
+        "width": 800,
+        "height": 450,
+        "file_size": len(data),
+    }

@@ -32,14 +32,28 @@ def test_escape_removes_controls_and_lone_surrogates() -> None:
 
 def test_link_only_for_safe_urls_and_attribute_is_quoted() -> None:
     assert render.link("看 <帖子>", 'https://e.com/?a=1&b="2"') == (
-        '<a href="https://e.com/?a=1&amp;b=&quot;2&quot;">看 &lt;帖子&gt;</a>')
+        '<a href="https://e.com/?a=1&amp;b=&quot;2&quot;">看 &lt;帖子&gt;</a>'
+    )
     assert render.link("x", "javascript:alert(1)") == "x (javascript:alert(1))"
     assert "<a" not in render.link("x", "https://e.com/a b")
     assert parse_html(render.link("x", 'https://e.com/"><script>'))[1] is None
 
 
-@pytest.mark.parametrize("bad", ["a < b", "AT&T", "<br>", "<b>x", "x</b>", "<b><i>x</b></i>", "&nbsp;",
-                                 "&#xD800;", "<script>x</script>", "</b x>"])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "a < b",
+        "AT&T",
+        "<br>",
+        "<b>x",
+        "x</b>",
+        "<b><i>x</b></i>",
+        "&nbsp;",
+        "&#xD800;",
+        "<script>x</script>",
+        "</b x>",
+    ],
+)
 def test_validate_rejects_what_telegram_rejects(bad: str) -> None:
     with pytest.raises(render.HtmlError):
         render.validate_html(bad)
@@ -129,10 +143,15 @@ _SEGMENT = st.one_of(
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.lists(st.tuples(st.sampled_from(["", "b", "i", "code", "a"]), st.lists(_SEGMENT, max_size=8)),
-                max_size=12),
-       st.integers(min_value=2, max_value=200))
-def test_split_property_parts_valid_bounded_and_lossless(blocks: list[tuple[str, list[str]]], limit: int) -> None:
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(["", "b", "i", "code", "a"]), st.lists(_SEGMENT, max_size=8)), max_size=12
+    ),
+    st.integers(min_value=2, max_value=200),
+)
+def test_split_property_parts_valid_bounded_and_lossless(
+    blocks: list[tuple[str, list[str]]], limit: int
+) -> None:
     pieces = []
     plain = []
     for tag, segments in blocks:
