@@ -70,6 +70,7 @@ class Pipeline:
     owner: str = field(default_factory=process_owner)
     matchers: MatcherCache = field(default_factory=MatcherCache)
     _clients: dict[str, httpx.AsyncClient] = field(default_factory=dict)
+    _collectors: dict[str, Collector] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.analyzer is None:
@@ -78,20 +79,25 @@ class Pipeline:
     # ------------------------------------------------------------------ collectors
 
     def collector(self, platform: str) -> Collector:
-        cls = COLLECTORS[platform]
-        settings = collector_settings(self.settings, platform)
-        if platform in self.base_urls:
-            settings = settings.model_copy(update={"base_url": self.base_urls[platform]})
-        client = self._clients.get(platform)
-        if client is None:
+        """One collector (and one HTTP client) per platform for the life of the pipeline."""
+
+        collector = self._collectors.get(platform)
+        if collector is None:
+            cls = COLLECTORS[platform]
+            settings = collector_settings(self.settings, platform)
+            if platform in self.base_urls:
+                settings = settings.model_copy(update={"base_url": self.base_urls[platform]})
             client = make_client(settings, transport=self.transport)
             self._clients[platform] = client
-        return cls(client, settings)
+            collector = cls(client, settings)
+            self._collectors[platform] = collector
+        return collector
 
     async def aclose(self) -> None:
         for client in self._clients.values():
             await client.aclose()
         self._clients.clear()
+        self._collectors.clear()
 
     # ------------------------------------------------------------------ one tick
 
