@@ -1,0 +1,133 @@
+"""The command line's contract: one clear line and exit code 2 for user errors, never a traceback."""
+
+from __future__ import annotations
+
+import os
+import socket
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from kolwatch.cli import main
+from kolwatch.settings import load_settings
+from tests.conftest import ROOT
+
+
+def closed_port() -> int:
+    """A local port nobody listens on: connections are refused at once, no internet involved."""
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+    base = {k: v for k, v in os.environ.items() if not k.startswith("KOLWATCH")}
+    return subprocess.run(
+        [sys.executable, "-m", "kolwatch", *args], cwd=cwd, env={**base, **(env or {})}, capture_output=True,
+        text=True, timeout=120,
+    )
+
+
+def assert_one_line_error(result: subprocess.CompletedProcess[str], *fragments: str) -> None:
+    assert result.returncode == 2, result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    for fragment in fragments:
+        assert fragment in lines[0]
+
+
+def test_shipped_settings_are_valid() -> None:
+    settings = load_settings(ROOT / "settings.toml", environ={})
+    assert settings.workspaces[0].watches[0].name == "瑞幸"
+    assert {s.platform for s in settings.sources} >= {"weibo", "bilibili", "rss", "mastodon", "hotlist"}
+
+
+@pytest.mark.parametrize(
+    ("content", "fragments"),
+    [
+        ("[database\nurl = 1", ("not valid TOML",)),
+        ("[service]\ntick_s = -1", ("service.tick_s", "greater than 0")),
+        ("[bogus]\nx = 1", ("bogus", "unknown key")),
+        ('[[workspaces]]\nname = "a"\ntimezone = "Mars/Olympus"', ("workspaces[0].timezone", "unknown timezone")),
+        ('[[sources]]\nplatform = "myspace"\nkind = "user"\ntarget = "x"', ("sources[0].platform", "myspace")),
+        ('[[sources]]\nplatform = "weibo"\nkind = "feed"\ntarget = "x"', ("sources[0].kind", "feed")),
+        ('[[sources]]\nplatform = "weibo"\nkind = "user"\ntarget = "1"\nevery = "soon"', ("every", "duration")),
+        ("[collectors.weibo]\nrate_per_s = 0", ("collectors.weibo.rate_per_s",)),
+        ('[bot]\ntoken = "123:abc"', ("bot.token", "environment")),
+        ('[digest]\ndaily_cron = "every day"', ("digest.daily_cron", "crontab")),
+    ],
+)
+def test_broken_settings_give_one_line_naming_the_key(tmp_path: Path, content: str, fragments: tuple[str, ...]) -> None:
+    path = tmp_path / "settings.toml"
+    path.write_text(content, encoding="utf-8")
+    assert_one_line_error(run_cli("--settings", str(path), "sources"), *fragments)
+
+
+def test_missing_settings_file_is_named(tmp_path: Path) -> None:
+    assert_one_line_error(run_cli("--settings", str(tmp_path / "nope.toml"), "sources"), "no such settings file")
+
+
+def test_environment_overrides_and_their_errors(tmp_path: Path) -> None:
+    path = tmp_path / "settings.toml"
+    path.write_text("[service]\ntick_s = 5\n", encoding="utf-8")
+    settings = load_settings(path, environ={"KOLWATCH__SERVICE__TICK_S": "2.5", "KOLWATCH__DATABASE__URL": "sqlite://"})
+    assert (settings.service.tick_s, settings.database.url) == (2.5, "sqlite://")
+    result = run_cli("--settings", str(path), "sources", env={"KOLWATCH__SERVICE__TICK_S": "fast"})
+    assert_one_line_error(result, "service.tick_s")
+    result = run_cli("--settings", str(path), "sources", env={"KOLWATCH__BOT__TOKEN": "123:abc"})
+    assert_one_line_error(result, "KOLWATCH__BOT__TOKEN", "secrets")
+
+
+def test_unknown_command_and_bad_arguments() -> None:
+    assert_one_line_error(run_cli("frobnicate"), "invalid choice", "frobnicate")
+    assert_one_line_error(run_cli("export", "--format", "xml"), "--format")
+    assert main(["export", "--format", "xml"]) == 2
+
+
+def test_unreachable_database_gives_one_line(tmp_path: Path) -> None:
+    path = tmp_path / "settings.toml"
+    port = closed_port()
+    path.write_text(f'[database]\nurl = "postgresql+psycopg://kw:secretpw@127.0.0.1:{port}/kw"\n', encoding="utf-8")
+    result = run_cli("--settings", str(path), "run", "--once")
+    assert_one_line_error(result, "cannot open database", f"127.0.0.1:{port}")
+    assert "secretpw" not in result.stderr
+    path.write_text('[database]\nurl = "nonsense://"\n', encoding="utf-8")
+    assert_one_line_error(run_cli("--settings", str(path), "sources"), "database")
+
+
+def test_run_once_with_shipped_settings_offline_records_every_failure(tmp_path: Path) -> None:
+    """The shipped settings.toml with every platform unreachable: exit 0, a readable summary,
+    each source's failure recorded as health. The hosts are pointed at a closed local port so the
+    test never touches the internet, exactly as an offline machine would see them."""
+
+    dead = f"http://127.0.0.1:{closed_port()}"
+    db_file = tmp_path / "kw.db"
+    env = {
+        "KOLWATCH__DATABASE__URL": f"sqlite:///{db_file}",
+        "KOLWATCH__SERVICE__ALERTS_DIR": str(tmp_path / "alerts"),
+        "KOLWATCH__COLLECTORS__WEIBO__BASE_URL": dead,
+        "KOLWATCH__COLLECTORS__WEIBO__RETRIES": "0",
+        "KOLWATCH__COLLECTORS__BILIBILI__BASE_URL": dead,
+        "KOLWATCH__COLLECTORS__BILIBILI__RETRIES": "0",
+        "KOLWATCH__COLLECTORS__RSS__BASE_URL": dead,
+        "KOLWATCH__COLLECTORS__RSS__RETRIES": "0",
+        "KOLWATCH__COLLECTORS__MASTODON__BASE_URL": dead,
+        "KOLWATCH__COLLECTORS__MASTODON__RETRIES": "0",
+        "KOLWATCH__COLLECTORS__HOTLIST__WEIBO_URL": f"{dead}/ajax/side/hotSearch",
+        "KOLWATCH__COLLECTORS__HOTLIST__RETRIES": "0",
+    }
+    result = run_cli("--settings", str(ROOT / "settings.toml"), "run", "--once", env=env, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr
+    assert "sources: 5 (0 ok, 5 failing)" in result.stdout
+    assert "running without the Telegram bot" in result.stderr
+    with sqlite3.connect(db_file) as conn:
+        health = dict(conn.execute("SELECT platform, health FROM source").fetchall())
+    assert health == {p: "network" for p in ("weibo", "bilibili", "hotlist", "rss", "mastodon")}
+    listing = run_cli("--settings", str(ROOT / "settings.toml"), "sources", env=env, cwd=tmp_path)
+    assert listing.returncode == 0 and listing.stdout.count("network") == 5
