@@ -29,8 +29,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from itertools import pairwise
+from statistics import NormalDist, median
 
 import numpy as np
+from numpy.typing import NDArray
 
 from scoring.normalise import FloatArray, group_index, robust_z
 from scoring.settings import AuthenticitySettings
@@ -48,8 +50,7 @@ _DEFAULT_NICK = re.compile(r"^(用户|user|bili_|手机用户)[_\-]?\d{5,}$", re
 _MENTION = re.compile(r"(回复)?@[^\s:：,，@]{1,30}[:：]?")
 _URL = re.compile(r"https?://\S+")
 _EMOTICON = re.compile(r"\[[^\[\]]{1,8}\]")
-# Minimum likes + comments before a like:comment ratio says anything.
-_MIN_INTERACTIONS_FOR_RATIO = 20
+_NON_WORD = re.compile(r"[\W_]+")  # punctuation, symbols, emoji, spaces (CJK counts as \w)
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,7 +88,7 @@ def normalise_comment(text: str) -> str:
 
     folded = unicodedata.normalize("NFKC", text)
     stripped = _EMOTICON.sub("", _URL.sub("", _MENTION.sub("", folded)))
-    kept = "".join(ch for ch in stripped if unicodedata.category(ch)[0] in "LN")
+    kept = _NON_WORD.sub("", stripped)
     return kept.lower() or folded.strip()
 
 
@@ -140,6 +141,17 @@ def is_default_commenter(comment: CommentFacts) -> bool:
     return comment.commenter_has_avatar is False or comment.commenter_posts == 0
 
 
+def wilson_lower(share: float, n: int, confidence: float) -> float:
+    """One-sided Wilson score lower bound of a proportion observed as `share` in `n` trials."""
+
+    if n <= 0:
+        return 0.0
+    z = NormalDist().inv_cdf(confidence)
+    centre = share + z * z / (2 * n)
+    margin = z * math.sqrt(share * (1 - share) / n + z * z / (4 * n * n))
+    return max(0.0, (centre - margin) / (1 + z * z / n))
+
+
 def comment_signals(
     comments: Sequence[CommentFacts], settings: AuthenticitySettings
 ) -> tuple[list[Signal], list[str]]:
@@ -150,8 +162,9 @@ def comment_signals(
         what = "无评论样本" if not sample else f"评论样本仅 {len(sample)} 条（< {settings.min_comments}）"
         return [], [f"{what}：未检验评论雷同与默认昵称"]
     signals: list[Signal] = []
+    n = len(sample)
     share = near_duplicate_share([c.text for c in sample], settings.near_dup_jaccard)
-    if share > settings.near_dup_share:
+    if wilson_lower(share, n, settings.comment_confidence) > settings.near_dup_share:
         signals.append(
             Signal(
                 NEAR_DUP_COMMENTS,
@@ -161,8 +174,8 @@ def comment_signals(
                 f"扣 {settings.near_dup_penalty:.0%}",
             )
         )
-    default_share = sum(is_default_commenter(c) for c in sample) / len(sample)
-    if default_share > settings.default_nick_share:
+    default_share = sum(is_default_commenter(c) for c in sample) / n
+    if wilson_lower(default_share, n, settings.comment_confidence) > settings.default_nick_share:
         signals.append(
             Signal(
                 DEFAULT_COMMENTERS,
@@ -219,18 +232,22 @@ def follower_jump(
     warm = [x for _, x, _ in deltas[: settings.follower_warmup_days]]
     mu = sum(warm) / len(warm)
     var = sum((x - mu) ** 2 for x in warm) / len(warm)
-    by_day: dict[date, int] = {}
+    by_day: dict[date, list[int]] = {}
     for p in posts:
-        day = utc_day(p.created_at)
-        by_day[day] = by_day.get(day, 0) + (p.likes or 0) + (p.reposts or 0) + (p.comments or 0)
+        by_day.setdefault(utc_day(p.created_at), []).append(
+            (p.likes or 0) + (p.reposts or 0) + (p.comments or 0)
+        )
+    typical = median(x for day in by_day.values() for x in day) if by_day else 0.0
     worst: tuple[float, date, float, float, int] | None = None
     for day, x, before in deltas[settings.follower_warmup_days :]:
         sigma = max(math.sqrt(var), settings.follower_sigma_floor_share * before, 1.0)
         z = (x - mu) / sigma
         if z > settings.follower_jump_z:
             excess = x - mu
-            content = sum(by_day.get(day - timedelta(days=k), 0) for k in range(4))
-            unmatched = content < settings.content_interactions_per_follower * excess
+            recent = [x for k in range(4) for x in by_day.get(day - timedelta(days=k), ())]
+            content = sum(recent)
+            spike = bool(recent) and max(recent) >= settings.content_spike_multiple * max(typical, 1.0)
+            unmatched = not spike or content < settings.content_interactions_per_follower * excess
             if unmatched and (worst is None or z > worst[0]):
                 worst = (z, day, x, mu, content)
         delta = x - mu
@@ -244,7 +261,7 @@ def follower_jump(
             FOLLOWER_JUMP,
             settings.follower_jump_penalty,
             f"粉丝异常跳涨：{day.isoformat()} 单日 {x:+,.0f}（基线 {base:+,.0f}/天，z={z:.1f} > "
-            f"{settings.follower_jump_z:g}），此前 3 天帖子仅 {content:,} 次互动，"
+            f"{settings.follower_jump_z:g}），此前 3 天无爆款帖（共 {content:,} 次互动），"
             f"扣 {settings.follower_jump_penalty:.0%}",
         ),
         None,
@@ -309,29 +326,36 @@ def pool_signals(
     followers: FloatArray,
     likes_total: FloatArray,
     comments_total: FloatArray,
+    posts_with_counts: NDArray[np.int64],
     groups: Sequence[tuple[str, str]],
     settings: AuthenticitySettings,
 ) -> tuple[list[list[Signal]], list[list[str]]]:
     """ER and like:comment outliers for every author of the pool (NaN = unknown).
 
-    `groups` are (platform, tier) per row. Returns signals and unchecked notes per row.
+    `groups` are (platform, tier) per row. Authors with fewer than `min_posts_for_rates` posts
+    with counts are neither judged nor part of anyone's peer group. Returns signals and
+    unchecked notes per row.
     """
 
     m = len(groups)
     signals: list[list[Signal]] = [[] for _ in range(m)]
     notes: list[list[str]] = [[] for _ in range(m)]
+    few = posts_with_counts < settings.min_posts_for_rates
+    for i in np.flatnonzero(few & ~np.isnan(engagement_rate)):
+        notes[i].append(f"有计数的帖子少于 {settings.min_posts_for_rates} 条：未检验互动率与赞评比离群")
     with np.errstate(divide="ignore", invalid="ignore"):
         # A continuity correction of half an interaction keeps ER = 0 finite (log 0 = −∞).
         log_er = np.log(engagement_rate + 0.5 / followers)
         log_f = np.log(followers)
         interactions = likes_total + comments_total
         log_lc = np.where(
-            interactions >= _MIN_INTERACTIONS_FOR_RATIO,
+            interactions >= settings.min_interactions_for_ratio,
             np.log((likes_total + 1.0) / (comments_total + 1.0)),
             np.nan,
         )
-    log_er[~np.isfinite(log_er)] = np.nan
+    log_er[~np.isfinite(log_er) | few] = np.nan
     log_f[~np.isfinite(log_f)] = np.nan
+    log_lc[few] = np.nan
     platforms = [g[0] for g in groups]
     resid = _residual_z(log_er, log_f, platforms, settings.min_peer_group)
     er_z, er_fallback = _peer_z(log_er, groups, settings.min_peer_group, resid)

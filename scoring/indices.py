@@ -41,6 +41,8 @@ class BciInputs:
     likes: int  # X7 点赞数
 
     def __post_init__(self) -> None:
+        if min(self.posts, self.original_posts, self.reposts, self.comments, self.likes) < 0:
+            raise ValueError("BCI inputs are counts and must be >= 0")
         if self.original_posts > self.posts:
             raise ValueError("original_posts cannot exceed posts")
         if self.reposts_on_original > self.reposts or self.comments_on_original > self.comments:

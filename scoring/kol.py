@@ -248,11 +248,19 @@ def rank_kols(
     f_arr = np.array([np.nan if ind.followers is None else float(ind.followers) for ind in inds])
     likes = np.array([np.nan if ind.likes_total is None else float(ind.likes_total) for ind in inds])
     comments = np.array([np.nan if ind.comments_total is None else float(ind.comments_total) for ind in inds])
+    counted = np.array(
+        [
+            sum(1 for p in ind.posts_used if (p.likes, p.reposts, p.comments) != (None, None, None))
+            for ind in inds
+        ],
+        dtype=np.int64,
+    )
     pool_sig, pool_notes = authenticity.pool_signals(
         raw["engagement_rate"],
         f_arr,
         likes,
         comments,
+        counted,
         list(zip(platforms, tiers, strict=True)),
         cfg.authenticity,
     )

@@ -73,12 +73,23 @@ class AuthenticitySettings(BaseModel):
     # A jump is "matched by content" when posts in the 3 days up to it drew at least this many
     # interactions per new follower (a viral post brings followers with it).
     content_interactions_per_follower: float = Field(default=0.1, ge=0)
+    # ... and when one of those posts drew this many times the author's median post: a surge
+    # follows an unusually successful post, not the author's ordinary output.
+    content_spike_multiple: float = Field(default=3.0, ge=1)
     near_dup_jaccard: float = Field(default=0.8, gt=0, le=1)
     near_dup_share: float = Field(default=0.3, gt=0, le=1)
     near_dup_penalty: float = Field(default=0.3, ge=0, le=1)
     default_nick_share: float = Field(default=0.4, gt=0, le=1)
     default_nick_penalty: float = Field(default=0.3, ge=0, le=1)
     min_comments: int = Field(default=10, ge=2)
+    # Comment shares are judged on the one-sided Wilson lower bound at this confidence, so a
+    # genuine account whose 30-comment sample happens to exceed 40% by chance is not flagged.
+    comment_confidence: float = Field(default=0.95, gt=0.5, lt=1)
+    # ER and like:comment outliers need this many posts with counts: one post is not a pattern.
+    min_posts_for_rates: int = Field(default=3, ge=1)
+    # Likes + comments before a like:comment ratio says anything: with ~10 comments the Poisson
+    # counting error alone is ±30%.
+    min_interactions_for_ratio: int = Field(default=100, ge=1)
     max_comments: int = Field(default=100, ge=2)
     # Within-tier z-scores need a peer group; smaller groups fall back to the whole platform.
     min_peer_group: int = Field(default=10, ge=3)
