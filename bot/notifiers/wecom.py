@@ -6,7 +6,7 @@ The robot key in the URL is the only credential (no signature). Keys come from t
 `KOLWATCH_WECOM_KEY` (target "default") and `KOLWATCH_WECOM_KEY_<NAME>` (target "name"); the
 value may be the bare key or the whole webhook URL. WeCom answers HTTP 200 with `errcode`; 45009
 (API frequency limit) becomes a retry after 60 s. Robots take about 20 messages per minute,
-enforced here per robot.
+enforced here per robot (an upload and the `file` message that follows it count as one slot).
 """
 
 from __future__ import annotations
