@@ -138,11 +138,12 @@ def source_health_alert(
 def alert_notice(alert: AlertRow) -> Notice:
     """The channel-neutral message for a stored alert: level, title, explanation, post links."""
 
-    level_name = LEVEL_NAMES.get(alert.level, str(alert.level))
-    lines = [line for line in alert.body.splitlines()]
+    # Channels print the notice level themselves; the 预警 level name leads the body.
+    lines = [f"{LEVEL_EMOJI.get(alert.level, '')} {LEVEL_NAMES.get(alert.level, str(alert.level))}".strip()]
+    lines += alert.body.splitlines()
     links = tuple((f"帖子 {i + 1}", url) for i, url in enumerate(alert.post_urls[:10]) if url)
     return Notice(
-        title=f"{LEVEL_EMOJI.get(alert.level, '')} [{level_name}] {alert.title}".strip(),
+        title=alert.title,
         body_lines=tuple(lines),
         level=_NOTICE_LEVEL.get(alert.level, "info"),
         links=links,
