@@ -1,0 +1,193 @@
+"""The ranking end to end: a hand-computed score table, missing data, bad input, authenticity."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from collectors.base import Author
+from scoring.kol import rank_kols
+from scoring.report import to_json_dict
+from scoring.settings import ScoringSettings
+from scoring.types import AuthorWindow, CommentFacts, FollowerSnapshot, GraphEdge, KolScore, PostFacts
+
+NOW = datetime(2025, 1, 31, 12, tzinfo=UTC)
+# Every author in its own small tier group → within-tier rates are ranked platform-wide, and a
+# pool under 30 uses the prior weights: the table below is then computable by hand.
+SMALL = ScoringSettings(min_tier_group=50)
+
+
+def post(
+    pid: str,
+    days_ago: float,
+    likes: int | None,
+    reposts: int | None,
+    comments: int | None,
+    mentions: bool | None = True,
+    sentiment: float | None = None,
+) -> PostFacts:
+    created = NOW - timedelta(days=days_ago)
+    return PostFacts(pid, created, likes, reposts, comments, mentions_watch=mentions, sentiment=sentiment)
+
+
+def window(aid: str, followers: int | None, *posts: PostFacts, **kw: object) -> AuthorWindow:
+    return AuthorWindow(Author("weibo", aid, f"作者{aid}", followers=followers), tuple(posts), **kw)  # type: ignore[arg-type]
+
+
+def hand_pool() -> list[AuthorWindow]:
+    return [
+        window("A", 10_000, post("a1", 1, 100, 10, 20), post("a2", 2, 300, 30, 60)),
+        window("B", 1_000, post("b1", 3, 10, 0, 5)),
+        window("C", 100_000, post("c1", 4, 50, 5, 5, mentions=False)),
+    ]
+
+
+def by_id(scores: tuple[KolScore, ...]) -> dict[str, KolScore]:
+    return {s.author_id: s for s in scores}
+
+
+def test_hand_computed_score_table() -> None:
+    # Raw indicators (window 30 d → posts/week = posts / 4.2857):
+    #      followers  median ER             reposts/post  comments/post  comments:likes  posts/wk  relevance
+    #   A  10,000     (0.013, 0.039) → 0.026  20            40             80/400 = 0.2    0.4667    1.0
+    #   B  1,000      15/1000 = 0.015         0             5              5/10 = 0.5      0.2333    1.0
+    #   C  100,000    60/100000 = 0.0006      5             5              5/50 = 0.1      0.2333    0.0
+    # Mid-rank percentiles of 3 (1/6, 1/2, 5/6; two tied at the bottom get 1/3, at the top 2/3):
+    #   reach A 1/2 B 1/6 C 5/6 | engagement A 5/6 B 1/2 C 1/6 | amplification A 5/6 B 1/6 C 1/2
+    #   conversation = mean(comments/post, c:l):
+    #     A (5/6+1/2)/2 = 2/3, B (1/3+5/6)/2 = 7/12, C (1/3+1/6)/2 = 1/4
+    #   activity A 5/6 B 1/3 C 1/3 | relevance A 2/3 B 2/3 C 1/6
+    # Prior weights (pool < 30): engagement .25 amplification .25 reach .20 conversation .15 relevance .10
+    # activity .05:
+    #   A = .25·5/6 + .25·5/6 + .2·1/2 + .15·2/3 + .1·2/3 + .05·5/6 = 0.725000 → 72.50
+    #   B = .25·1/2 + .25·1/6 + .2·1/6 + .15·7/12 + .1·2/3 + .05·1/3 = 0.370833 → 37.08
+    #   C = .25·1/6 + .25·1/2 + .2·5/6 + .15·1/4 + .1·1/6 + .05·1/3 = 0.404167 → 40.42
+    ranking = rank_kols(hand_pool(), now=NOW, settings=SMALL)
+    assert [s.author_id for s in ranking.scores] == ["A", "C", "B"]
+    s = by_id(ranking.scores)
+    assert s["A"].score == pytest.approx(72.50, abs=0.01)
+    assert s["B"].score == pytest.approx(37.08, abs=0.01)
+    assert s["C"].score == pytest.approx(40.42, abs=0.01)
+    assert s["A"].components == pytest.approx(
+        {"reach": 1 / 2, "engagement": 5 / 6, "amplification": 5 / 6, "conversation": 2 / 3,
+         "activity": 5 / 6, "relevance": 2 / 3}
+    )  # fmt: skip
+    assert s["A"].raw["engagement_rate"] == pytest.approx(0.026)
+    assert s["A"].weights == pytest.approx(SMALL.prior_weights)
+    assert "prior weights only" in ranking.weights["weibo"].note
+    assert {x.authenticity for x in ranking.scores} == {1.0}
+    assert s["A"].tier == "尾部" and s["B"].tier == "KOC" and s["C"].tier == "腰部"
+    assert s["A"].index_name is not None and s["A"].index_name.startswith("清博BCI")
+    # BCI over A's window by hand: X = (2, 2, 40, 80, 40, 80, 400)
+    # W1 = ln 3 = 1.0986; W2 = 0.2·3.7136 + 0.2·4.3944 + 0.25·3.7136 + 0.25·4.3944 + 0.1·5.9940 = 4.2480
+    # BCI = (0.21972 + 3.39840)·160 = 578.9
+    assert s["A"].index_value == pytest.approx(578.9, abs=0.1)
+
+
+def test_missing_followers_views_and_history_are_explicit_and_not_ranked_last() -> None:
+    pool = [
+        *hand_pool(),
+        window("N", None, post("n1", 1, 900, 90, 200), post("n2", 2, 800, 80, 150)),
+        window("Z", 500, post("z1", 5, 0, 0, 0), follower_history=(FollowerSnapshot(NOW, 500),)),
+    ]
+    ranking = rank_kols(pool, now=NOW, settings=SMALL)
+    s = by_id(ranking.scores)
+    n = s["N"]
+    assert n.tier == "未知" and n.followers is None
+    assert "reach" not in n.components and "engagement" not in n.components
+    assert any("粉丝数未知" in r for r in n.reasons)
+    assert any("缺少指标" in r and "reach" in r for r in n.reasons)
+    assert 0 < n.raw["coverage"] < 1
+    assert ranking.scores[-1].author_id != "N"  # strong posts, unknown followers: not last
+    assert any("播放" in r for r in n.reasons)  # weibo gave no views
+    assert any("增长缺失" in r for r in s["Z"].reasons)  # brand-new author: one snapshot
+
+
+def test_no_posts_in_window_is_reported() -> None:
+    pool = [*hand_pool(), window("E", 2_000, post("old", 45, 10, 1, 1))]
+    s = by_id(rank_kols(pool, now=NOW, settings=SMALL).scores)["E"]
+    assert any("窗口内无帖子" in r for r in s.reasons)
+    assert s.raw["posts_in_window"] == 0
+    assert s.index_value is None
+
+
+def test_window_filters_and_bad_counts() -> None:
+    w = window(
+        "A", 10_000,
+        post("in", 1, 100, 10, 10),
+        post("in", 1, 100, 10, 10),  # the same post twice counts once
+        post("future", -2, 10**9, 0, 0),
+        post("old", 31, 10**9, 0, 0),
+        post("neg", 3, -5, 2, 1, sentiment=float("nan")),
+    )  # fmt: skip
+    s = rank_kols([w], now=NOW).scores[0]
+    assert s.raw["posts_in_window"] == 2
+    assert any("丢弃 2 个异常" in r for r in s.reasons)
+    assert s.raw["reposts_per_post"] == pytest.approx(6.0)
+
+
+def test_bad_input_raises_clearly() -> None:
+    with pytest.raises(ValueError, match="duplicate authors"):
+        rank_kols(hand_pool() + hand_pool()[:1], now=NOW)
+    naive = AuthorWindow(Author("weibo", "x", "x"), (PostFacts("p", datetime(2025, 1, 30)),))
+    with pytest.raises(ValueError, match="timezone-aware"):
+        rank_kols([naive], now=NOW)
+    with pytest.raises(ValueError, match="timezone-aware"):
+        rank_kols(hand_pool(), now=datetime(2025, 1, 31))
+    with pytest.raises(ValueError, match="unknown indicator"):
+        rank_kols(hand_pool(), now=NOW, reference_weights={"weibo": {"followers": 1.0}})
+    assert rank_kols([], now=NOW).scores == ()
+
+
+def test_reference_weights_replace_pool_weights() -> None:
+    ranking = rank_kols(hand_pool(), now=NOW, settings=SMALL, reference_weights={"weibo": {"reach": 1.0}})
+    s = by_id(ranking.scores)
+    assert s["C"].score == pytest.approx(100 * 5 / 6, abs=0.01)  # reach percentile alone
+    assert ranking.weights["weibo"].note == "reference weights"
+
+
+def test_authenticity_scales_the_score() -> None:
+    farm = tuple(CommentFacts(f"用户{1000000000 + i}", "宝藏博主每次推荐都超级靠谱爱了") for i in range(20))
+    clean = rank_kols(hand_pool(), now=NOW, settings=SMALL)
+    pool = hand_pool()
+    pool[0] = AuthorWindow(pool[0].author, pool[0].posts, comments=farm)
+    dirty = rank_kols(pool, now=NOW, settings=SMALL)
+    a_clean, a_dirty = by_id(clean.scores)["A"], by_id(dirty.scores)["A"]
+    # near-duplicate (0.3) and default-nickname (0.3) penalties: D = 0.7 × 0.7 = 0.49
+    assert a_dirty.authenticity == pytest.approx(0.49)
+    assert a_dirty.score == pytest.approx(a_clean.score * 0.49, abs=0.01)
+    assert set(a_dirty.flags) == {"near_dup_comments", "default_commenters"}
+    assert a_dirty.reasons[0].startswith("评论高度雷同")
+
+
+def test_graph_feeds_amplification() -> None:
+    edges = [GraphEdge(("weibo", "x"), ("weibo", "B"), 5.0), GraphEdge(("weibo", "y"), ("weibo", "B"), 5.0)]
+    with_graph = by_id(rank_kols(hand_pool(), now=NOW, settings=SMALL, edges=edges).scores)
+    without = by_id(rank_kols(hand_pool(), now=NOW, settings=SMALL).scores)
+    assert with_graph["B"].raw["pagerank"] > with_graph["A"].raw["pagerank"]
+    assert with_graph["B"].components["amplification"] > without["B"].components["amplification"]
+    assert any("无转发/提及关系图" in r for r in without["B"].reasons)
+
+
+def test_large_pool_uses_blended_weights_and_within_tier_rates() -> None:
+    pool = [window(f"u{i}", 1_000 + 500 * i, *(post(f"u{i}-{k}", k + 1, 20 + i * (k + 1), i % 7, 3 + i % 5)
+                                               for k in range(4)))
+            for i in range(60)]  # fmt: skip
+    ranking = rank_kols(pool, now=NOW)
+    report = ranking.weights["weibo"]
+    assert report.note.startswith("entropy")
+    assert sum(report.weights.values()) == pytest.approx(1.0)
+    assert all(report.entropy[c] is not None for c in report.weights)
+    scores = [s.score for s in ranking.scores]
+    assert scores == sorted(scores, reverse=True)
+    assert all(0 <= s <= 100 for s in scores)
+
+
+def test_json_shape_is_plain_json() -> None:
+    s = rank_kols(hand_pool(), now=NOW, settings=SMALL).scores[0]
+    data = json.loads(json.dumps(to_json_dict(s), ensure_ascii=False))
+    for key in ("platform", "author_id", "name", "followers", "tier", "score", "authenticity", "reasons",
+                "components"):  # fmt: skip
+        assert key in data
