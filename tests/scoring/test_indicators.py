@@ -33,7 +33,7 @@ def test_hand_computed_indicators() -> None:
     ind = run(AuthorWindow(Author("weibo", "a", "a", followers=1000), posts))
     assert ind.engagement_rate == pytest.approx(0.03)  # median of 0.10, 0.01, 0.03
     assert ind.views_per_post == pytest.approx(2000)
-    assert ind.reposts_per_post == pytest.approx(2.5)  # (10 + 0 + 0 + 0) / 4? no: 3 known → 10/3
+    assert ind.reposts_per_post == pytest.approx(10 / 3)  # 3 posts with a known count
     assert ind.comments_per_post == pytest.approx(15 / 3)
     assert ind.comment_like_ratio == pytest.approx(15 / 115)
     assert ind.posts_per_week == pytest.approx(4 / 4)  # 4 posts in 28 days
