@@ -14,11 +14,12 @@ import signal
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 
 import httpx
 
 from bot.notifiers.base import Notifier
-from kolwatch import jobs
+from kolwatch import jobs, kol_job
 from kolwatch.notifiers import build_notifiers
 from kolwatch.outbox import DrainSummary, OutboxSender
 from kolwatch.pipeline import Analyzer, Pipeline, RunSummary, process_owner
@@ -128,7 +129,21 @@ class Service:
                 return total
 
     async def kol_tick(self) -> int:
-        return await self.db.run(jobs.run_kol_scoring, self.db, self.settings, now=self.clock())
+        return await self.db.run(kol_job.run_kol_scoring, self.db, self.settings, now=self.clock())
+
+    async def digest_tick(self, workspace: str, period: str) -> list[Path]:
+        from kolwatch.digest_job import run_digest
+
+        return await self.db.run(
+            run_digest,
+            self.db,
+            self.settings,
+            self.secrets,
+            workspace=workspace,
+            period=period,
+            now=self.clock(),
+            out_dir=Path(self.settings.digest.out_dir),
+        )
 
     async def run_once(self) -> OnceSummary:
         """Every enabled source once (whatever its schedule), then alerts, outbox and KOL scores."""
