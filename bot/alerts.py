@@ -1,0 +1,463 @@
+"""Alert rules: detections -> alerts with a level, an incident, a dedup key, a cooldown and an explanation.
+
+Pure functions over values; the alert job (kolwatch.jobs) feeds them detections in time order with
+the evidence it read, and stores what they return through the outbox in one transaction.
+
+- Level: `nlp.trends.level_for` (蓝 IV / 黄 III / 橙 II / 红 I, research/scoring.md 4.6 and 7b.6),
+  then the coordination check of 7b.5: a volume spike that is mostly near-duplicate copies or
+  default-nickname / new accounts is tagged "possible 水军" and goes down one level; a spike that
+  腰部-or-larger KOLs took part in (and that is not tagged) goes up one level.
+- Incident: detections of one kind about one subject (the watch's volume, one term, one KOL, one
+  hot-list title) belong to one incident while they keep coming less than `cooldown_hours` apart.
+  The incident id names the watch, kind, subject and the bucket it started in.
+- Dedup and cooldown: an incident alerts once at its first level; later detections of the same
+  incident stay quiet unless the level rises (an escalation: a new alert, same incident, key ending
+  in the new level). The key is therefore unique per (incident, level), so replaying a crashed
+  batch can never enqueue the same alert twice (repos.enqueue_alert is idempotent per key).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from nlp.trends import (
+    EMERGING_TERM,
+    HOT_LIST,
+    KOL_INVOLVED,
+    SENTIMENT_SHIFT,
+    VOLUME_SPIKE,
+    Detection,
+    Level,
+    LevelSettings,
+    level_for,
+)
+from storage.repos import AlertSpec
+
+RULES_STATE_VERSION = 1
+
+KIND_ZH = {
+    VOLUME_SPIKE: "声量激增",
+    EMERGING_TERM: "新兴话题",
+    SENTIMENT_SHIFT: "负面情绪上升",
+    KOL_INVOLVED: "KOL 参与",
+    HOT_LIST: "登上热榜",
+}
+
+# Platform default nicknames: Weibo "用户5843920145" / "手机用户…", Bilibili "bili_39281743", generic
+# "user12345678". Mass-registered accounts rarely rename themselves.
+_DEFAULT_NICK = re.compile(r"^(用户|手机用户|微博用户|user|bili_?)[_\-]?\d{5,}$", re.IGNORECASE)
+
+
+class RuleSettings(BaseModel):
+    """`[alerts.rules]`: everything the rules and the alert job read besides DetectorSettings."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    cooldown_hours: float = Field(default=6.0, gt=0)  # research 7b.6: 6 h per key unless escalating
+    # The job treats a bucket as closed this long after its end: collectors poll every few
+    # minutes, so a bucket's last posts arrive after it ends.
+    settle_minutes: float = Field(default=10.0, ge=0)
+    # Catching up after downtime (or a new watch with history): older detections teach the state
+    # and open incidents but are not sent, so a restart does not flood chats with stale alerts.
+    max_age_hours: float = Field(default=6.0, gt=0)
+    max_backfill_days: int = Field(default=35, ge=1, le=400)
+    fast_volume: bool = True  # also run the volume detector on 5-minute buckets
+    top_posts: int = Field(default=5, ge=0, le=20)
+    max_kols: int = Field(default=5, ge=0, le=20)
+    # 7b.5: "possible 水军" when more than half of a spike is copies or throwaway accounts.
+    sockpuppet_copy_share: float = Field(default=0.5, gt=0, le=1)
+    sockpuppet_account_share: float = Field(default=0.5, gt=0, le=1)
+    sockpuppet_min_posts: int = Field(default=10, ge=1)
+    # A "new" account: both counts known and at most this (a few days old, or bought in bulk).
+    new_account_max_followers: int = Field(default=5, ge=0)
+    new_account_max_posts: int = Field(default=5, ge=0)
+
+
+# --- rule state ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Incident:
+    kind: str
+    subject: str
+    start: int  # epoch seconds of the first detection's bucket
+    last: int  # epoch seconds of the latest detection's bucket
+    level: int  # highest level alerted so far
+
+    def ident(self, scope: str) -> str:
+        digest = hashlib.sha1(self.subject.encode("utf-8")).hexdigest()[:10]
+        stamp = datetime.fromtimestamp(self.start, UTC).strftime("%Y%m%dT%H%MZ")
+        return f"{scope}:{self.kind}:{digest}:{stamp}"
+
+
+@dataclass(frozen=True, slots=True)
+class RuleState:
+    """Open incidents of one watch; closed ones (quiet for a cooldown) are dropped."""
+
+    incidents: tuple[Incident, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "v": RULES_STATE_VERSION,
+            "type": "rules",
+            "incidents": [[i.kind, i.subject, i.start, i.last, i.level] for i in self.incidents],
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> RuleState:
+        if not isinstance(data, Mapping) or data.get("type") != "rules":
+            raise ValueError("not a rules state")
+        if data.get("v") != RULES_STATE_VERSION:
+            raise ValueError(f"rules state version {data.get('v')!r} is not {RULES_STATE_VERSION}")
+        rows = data.get("incidents")
+        if not isinstance(rows, list):
+            raise ValueError("rules.incidents must be a list")
+        out = []
+        for row in rows:
+            if (
+                not isinstance(row, list)
+                or len(row) != 5
+                or not all(isinstance(v, str) for v in row[:2])
+                or not all(isinstance(v, int) and not isinstance(v, bool) for v in row[2:])
+                or row[4] not in tuple(Level)
+            ):
+                raise ValueError(f"rules.incidents: malformed row {row!r:.80}")
+            out.append(Incident(*row))
+        return cls(tuple(out))
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """An alert to raise: a new incident, or an escalation of an open one."""
+
+    incident: str
+    key: str
+    level: Level
+    previous: Level | None  # the incident's level before an escalation
+    started: datetime
+
+
+def decide(
+    state: RuleState,
+    *,
+    scope: str,
+    kind: str,
+    subject: str,
+    level: Level,
+    at: datetime,
+    settings: RuleSettings,
+) -> tuple[RuleState, Decision | None]:
+    """Apply dedup, cooldown and escalation to one detection (fed in time order).
+
+    `scope` names the watch (e.g. "w12"); `at` is the detection's bucket start.
+    """
+
+    t = _epoch(at)
+    cooldown = int(settings.cooldown_hours * 3600)
+    kept: list[Incident] = []
+    current: Incident | None = None
+    for inc in state.incidents:
+        if t - inc.last > cooldown:
+            continue  # quiet for a whole cooldown: that incident is over
+        if inc.kind == kind and inc.subject == subject:
+            current = inc
+        else:
+            kept.append(inc)
+    if current is None:
+        new = Incident(kind=kind, subject=subject, start=t, last=t, level=int(level))
+        ident = new.ident(scope)
+        decision = Decision(ident, f"{ident}:L{int(level)}", level, None, at)
+        return RuleState((*kept, new)), decision
+    updated = replace(current, last=max(current.last, t), level=max(current.level, int(level)))
+    decision = None
+    if level > current.level:
+        ident = current.ident(scope)
+        decision = Decision(
+            ident,
+            f"{ident}:L{int(level)}",
+            level,
+            Level(current.level),
+            datetime.fromtimestamp(current.start, UTC),
+        )
+    return RuleState((*kept, updated)), decision
+
+
+# --- evidence --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class PostRef:
+    """A post an alert shows as evidence."""
+
+    post_pk: int
+    platform: str
+    post_id: str
+    url: str
+    author_name: str
+    followers: int | None
+    text: str
+    engagement: float
+    label: str
+
+
+@dataclass(frozen=True, slots=True)
+class KolRef:
+    platform: str
+    author_id: str
+    name: str
+    followers: int
+    tier: str  # the scoring tier name (头部, 腰部 ...)
+    posts: int
+    negative_posts: int
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    """What the 水军 check knows about one posting account."""
+
+    name: str
+    followers: int | None
+    posts_count: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class Sockpuppet:
+    """The coordination check's figures for one spike; `tagged` when either share is a majority."""
+
+    raw_volume: int
+    volume: int
+    copy_share: float  # share of the spike's posts that are near-duplicate copies
+    accounts: int
+    suspicious_accounts: int  # default nickname, or a new/throwaway footprint
+    tagged: bool
+
+    @property
+    def account_share(self) -> float:
+        return self.suspicious_accounts / self.accounts if self.accounts else 0.0
+
+
+def is_suspicious_account(account: Account, settings: RuleSettings) -> bool:
+    if _DEFAULT_NICK.match(account.name.strip()):
+        return True
+    return (
+        account.followers is not None
+        and account.posts_count is not None
+        and account.followers <= settings.new_account_max_followers
+        and account.posts_count <= settings.new_account_max_posts
+    )
+
+
+def assess_sockpuppets(
+    raw_volume: int, volume: int, accounts: Sequence[Account], settings: RuleSettings
+) -> Sockpuppet:
+    """7b.5: copies share from raw vs collapsed volume, and the share of throwaway accounts."""
+
+    if raw_volume < 0 or volume < 0 or volume > raw_volume:
+        raise ValueError(f"volume {volume} must be within 0..raw_volume {raw_volume}")
+    copy_share = (raw_volume - volume) / raw_volume if raw_volume else 0.0
+    suspicious = sum(is_suspicious_account(a, settings) for a in accounts)
+    account_share = suspicious / len(accounts) if accounts else 0.0
+    tagged = raw_volume >= settings.sockpuppet_min_posts and (
+        copy_share > settings.sockpuppet_copy_share or account_share > settings.sockpuppet_account_share
+    )
+    return Sockpuppet(raw_volume, volume, copy_share, len(accounts), suspicious, tagged)
+
+
+def adjust_level(base: Level, *, sockpuppet: Sockpuppet | None, kols: Sequence[KolRef]) -> Level:
+    """7b.5: down one level for a possible 水军 wave, up one when KOLs took part (not both)."""
+
+    if sockpuppet is not None and sockpuppet.tagged:
+        return Level(max(int(Level.BLUE), int(base) - 1))
+    if kols:
+        return Level(min(int(Level.RED), int(base) + 1))
+    return base
+
+
+def alert_level(
+    detection: Detection,
+    levels: LevelSettings,
+    *,
+    sockpuppet: Sockpuppet | None = None,
+    kols: Sequence[KolRef] = (),
+) -> tuple[Level, Level]:
+    """(base level from level_for, level after the coordination check) of one detection."""
+
+    base = level_for(detection, levels)
+    return base, adjust_level(base, sockpuppet=sockpuppet, kols=kols)
+
+
+# --- the alert -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class WatchRef:
+    id: int
+    workspace_id: int
+    name: str
+    timezone: str = "Asia/Shanghai"
+
+
+def build_alert(
+    *,
+    watch: WatchRef,
+    detection: Detection,
+    decision: Decision,
+    base: Level,
+    bucket_s: int | None,
+    created_at: datetime,
+    posts: Sequence[PostRef] = (),
+    kols: Sequence[KolRef] = (),
+    sockpuppet: Sockpuppet | None = None,
+) -> AlertSpec:
+    """The stored alert: title, an explanation with the numbers, top posts with links, KOLs."""
+
+    level = decision.level
+    kind_zh = KIND_ZH.get(detection.kind, detection.kind)
+    about = "" if detection.kind in (VOLUME_SPIKE, SENTIMENT_SHIFT) else f"「{_subject_label(detection)}」"
+    tag = " [疑似水军]" if sockpuppet is not None and sockpuppet.tagged else ""
+    title = f"{watch.name} {kind_zh}{about} · {level.label}{tag}"
+    tz = ZoneInfo(watch.timezone)
+    lines = [detection.reason_zh, "依据：" + explain_numbers(detection, bucket_s)]
+    when = detection.bucket_start.astimezone(tz).strftime("%Y-%m-%d %H:%M")
+    lines.append(f"时段：{when} 起（{_bucket_label(bucket_s)}，{watch.timezone}）")
+    if decision.previous is not None:
+        started = decision.started.astimezone(tz).strftime("%m-%d %H:%M")
+        lines.append(f"升级：{decision.previous.label} → {level.label}（同一事件，始于 {started}）")
+    if sockpuppet is not None and sockpuppet.tagged:
+        sp = sockpuppet
+        lines.append(
+            f"⚠ 疑似水军：{sp.raw_volume} 条中 {sp.raw_volume - sp.volume} 条为近似重复"
+            f"（{sp.copy_share:.0%}），"
+            f"{sp.suspicious_accounts}/{sp.accounts} 个账号为默认昵称或新号（{sp.account_share:.0%}）；"
+            "级别已下调一级"
+        )
+    if kols:
+        lines.append(
+            "涉及 KOL："
+            + "；".join(
+                f"{k.name}（{k.platform}，粉丝 {k.followers:,}，{k.tier}"
+                + (f"，{k.negative_posts} 条负面" if k.negative_posts else "")
+                + "）"
+                for k in kols
+            )
+        )
+    if posts:
+        lines.append("代表帖子：")
+        for i, p in enumerate(posts, 1):
+            who = p.author_name or "匿名"
+            fans = f"，粉丝 {p.followers:,}" if p.followers is not None else ""
+            lines.append(f"{i}. {who}{fans}：{_snippet(p.text)}（互动 {p.engagement:,.0f}）{p.url}".rstrip())
+    details: dict[str, Any] = {
+        "detection": detection.to_json(),
+        "level_name": level.label,
+        "base_level": int(base),
+        "bucket_s": bucket_s,
+        "escalated_from": int(decision.previous) if decision.previous is not None else None,
+        "posts": [{"platform": p.platform, "post_id": p.post_id, "url": p.url} for p in posts],
+        "kols": [
+            {
+                "platform": k.platform,
+                "author_id": k.author_id,
+                "name": k.name,
+                "followers": k.followers,
+                "tier": k.tier,
+            }
+            for k in kols
+        ],
+        "sockpuppet": None
+        if sockpuppet is None
+        else {
+            "tagged": sockpuppet.tagged,
+            "raw_volume": sockpuppet.raw_volume,
+            "volume": sockpuppet.volume,
+            "copy_share": sockpuppet.copy_share,
+            "accounts": sockpuppet.accounts,
+            "suspicious_accounts": sockpuppet.suspicious_accounts,
+        },
+        "reason_en": detection.reason_en,
+    }
+    return AlertSpec(
+        workspace_id=watch.workspace_id,
+        watch_id=watch.id,
+        kind=detection.kind,
+        level=int(level),
+        key=decision.key,
+        incident=decision.incident,
+        title=title,
+        body="\n".join(lines),
+        post_urls=tuple(p.url for p in posts if p.url),
+        post_ids=tuple(p.post_pk for p in posts),
+        details=details,
+        created_at=created_at,
+    )
+
+
+def explain_numbers(detection: Detection, bucket_s: int | None) -> str:
+    """The figures behind a detection, in the words an analyst checks them with."""
+
+    n = detection.numbers
+    per = f"/{_bucket_label(bucket_s)}" if bucket_s else ""
+    if detection.kind == VOLUME_SPIKE:
+        text = (
+            f"观测 {n['observed']:.0f} 条{per}，预期 {n['expected']:.1f} 条，"
+            f"倍数 {n['ratio']:.1f}×，z = {n['z']:.1f}（σ = {n['sigma']:.2f}，log 空间）"
+        )
+        if "neg_share" in n:
+            text += f"，负面占比 {n['neg_share']:.0%}"
+        return text
+    if detection.kind == SENTIMENT_SHIFT:
+        return (
+            f"负面占比 {n['baseline']:.0%} → {n['neg_share']:.0%}（上升 {n['rise'] * 100:.0f} 个百分点），"
+            f"{n['negative_posts']:.0f}/{n['posts']:.0f} 条已评分帖子为负面，CUSUM = {n['cusum']:.1f}"
+        )
+    if detection.kind == EMERGING_TERM:
+        return (
+            f"含该词 {n['posts']:.0f} 条、{n['authors']:.0f} 位作者，占比 {n['baseline_share']:.1%} → "
+            f"{n['share']:.0%}（{n['ratio']:.1f}×），z = {n['z']:.1f}"
+        )
+    if detection.kind == KOL_INVOLVED:
+        return (
+            f"粉丝 {n['followers']:,.0f}，相关帖子 {n['posts']:.0f} 条，其中负面 {n['negative_posts']:.0f} 条"
+        )
+    if detection.kind == HOT_LIST:
+        text = f"排名第 {n['rank']:.0f}，热度 {n['heat']:,.0f}"
+        if n.get("new", 1.0) == 0.0 and n.get("previous_best_rank"):
+            text += f"（此前最高第 {n['previous_best_rank']:.0f} 名）"
+        return text
+    return "，".join(f"{k} = {v:g}" for k, v in n.items() if math.isfinite(v))
+
+
+def _subject_label(detection: Detection) -> str:
+    if detection.kind == HOT_LIST:
+        return detection.subject.split(":", 2)[-1]
+    if detection.kind == KOL_INVOLVED:
+        return detection.reason_zh.split("「", 1)[-1].split("」", 1)[0]
+    return detection.subject
+
+
+def _bucket_label(bucket_s: int | None) -> str:
+    if not bucket_s:
+        return "热榜抓取"
+    if bucket_s % 3600 == 0:
+        return f"{bucket_s // 3600} 小时" if bucket_s > 3600 else "1 小时"
+    return f"{bucket_s // 60} 分钟"
+
+
+def _snippet(text: str, limit: int = 60) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
+def _epoch(moment: datetime) -> int:
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise ValueError(f"datetime must be timezone-aware, got {moment.isoformat()}")
+    return int(moment.timestamp())

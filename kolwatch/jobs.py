@@ -1,0 +1,602 @@
+"""Periodic jobs of the service. This part: `run_alert_rules`, the alert job (counters -> detectors
+-> rules -> outbox).
+
+For every active watch, in one transaction per watch, the job feeds the detectors every closed
+bucket since the last one it processed, turns detections into alerts with bot/alerts.py, enqueues
+them with their deliveries and stores the new detector states and cursors. A crash before the
+commit repeats the watch's buckets (the same alerts, same keys: enqueue is idempotent); after it,
+nothing is repeated. So no alert is lost or doubled between detection and the outbox.
+
+Which detector runs on which series (research/scoring.md 7b):
+- volume spike on 1-hour buckets (the research's primary design: hour-of-week seasonality,
+  >= 20 posts/hour) and, when `[alerts.rules] fast_volume` is on, also on 5-minute buckets
+  (>= 10 posts per 5 min) so a sharp burst alerts within minutes instead of at the end of the
+  hour. Both feed one incident (same kind and subject), so a burst seen by both alerts once.
+- emerging terms and the negative-sentiment shift on 1-hour buckets: term shares and negative
+  shares need the posts of an hour to mean anything (7b.2 uses 1 h / 24 h windows, 7b.3 hourly).
+- KOL involvement on every closed 5-minute bucket's new mentions (stateless; an author at or above
+  the platform's 腰部 band of scoring's tiers and the watch's kol.waist_followers).
+- hot list on every hot-list capture since the last one processed whose titles match the watch's
+  query (nlp.matcher).
+A bucket counts as closed `settle_minutes` after its end, because collectors deliver late posts.
+"""
+
+from __future__ import annotations
+
+import bisect
+import logging
+from collections import defaultdict
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import ValidationError
+
+from bot import alerts as rules
+from kolwatch.errors import SettingsError
+from kolwatch.settings import Secrets, Settings
+from nlp import trends
+from nlp.matcher import WatchMatcher
+from nlp.query import QuerySyntaxError, parse
+from nlp.types import NEGATIVE
+from scoring.settings import ScoringSettings
+from scoring.tiers import bands_for, tier_for
+from storage import alert_queries, repos
+from storage.alert_queries import MentionFact
+from storage.db import Database
+
+log = logging.getLogger(__name__)
+
+FIVE_MIN, HOUR, DAY = 300, 3600, 86400
+WAIST_TIER = "腰部"
+CURSOR_VERSION = 1
+
+TargetsFn = Callable[[Any, int, int], list[tuple[str, str]]]
+
+
+# --- settings --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AlertConfig:
+    """Validated `[alerts]` defaults: detector settings (as a dict, merged per watch) and rules."""
+
+    detector_defaults: dict[str, Any]
+    rules: rules.RuleSettings
+    scoring: ScoringSettings
+
+
+def alert_config(settings: Settings) -> AlertConfig:
+    """Validate `[alerts]` (DetectorSettings keys plus a `rules` table) and `[scoring]` tiers."""
+
+    section = dict(settings.alerts)
+    rule_part = section.pop("rules", {})
+    try:
+        trends.DetectorSettings.model_validate(section)
+    except ValidationError as exc:
+        raise SettingsError(f"{settings.path}: alerts.{_first_error(exc)}") from None
+    try:
+        rule_settings = rules.RuleSettings.model_validate(rule_part)
+    except ValidationError as exc:
+        raise SettingsError(f"{settings.path}: alerts.rules.{_first_error(exc)}") from None
+    try:
+        scoring = ScoringSettings.model_validate(settings.scoring)
+    except ValidationError as exc:
+        raise SettingsError(f"{settings.path}: scoring.{_first_error(exc)}") from None
+    return AlertConfig(section, rule_settings, scoring)
+
+
+def watch_settings(
+    config: AlertConfig, overrides: Mapping[str, Any]
+) -> tuple[trends.DetectorSettings, rules.RuleSettings]:
+    """A watch's detector_settings over the `[alerts]` defaults, section by section; raises
+    ValueError naming the key when the watch's overrides are invalid."""
+
+    merged: dict[str, Any] = {
+        k: dict(v) if isinstance(v, Mapping) else v for k, v in config.detector_defaults.items()
+    }
+    rule_over: Mapping[str, Any] = {}
+    for key, value in overrides.items():
+        if key == "rules":
+            if not isinstance(value, Mapping):
+                raise ValueError("rules: must be a table")
+            rule_over = value
+        elif isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+            merged[key] = {**merged[key], **value}
+        else:
+            merged[key] = value
+    try:
+        detector = trends.DetectorSettings.model_validate(merged)
+        rule = rules.RuleSettings.model_validate({**config.rules.model_dump(), **rule_over})
+    except ValidationError as exc:
+        raise ValueError(_first_error(exc)) from None
+    return detector, rule
+
+
+def _first_error(exc: ValidationError) -> str:
+    err = exc.errors()[0]
+    loc = ".".join(str(p) for p in err["loc"]) or "(top level)"
+    msg = "unknown key" if err["type"] == "extra_forbidden" else err["msg"].removeprefix("Value error, ")
+    return f"{loc}: {msg}"
+
+
+# --- the job ---------------------------------------------------------------------------------
+
+
+def run_alert_rules(
+    db: Database,
+    settings: Settings,
+    secrets: Secrets,
+    *,
+    now: datetime,
+    deliver: bool = True,
+) -> int:
+    """Detectors and rules for every active watch; returns the number of alerts enqueued.
+
+    `deliver=False` (replay) stores alerts without deliveries, so nothing is ever sent.
+    """
+
+    if now.tzinfo is None:
+        raise ValueError("now must be timezone-aware")
+    config = alert_config(settings)
+    timezones = {ws.name: ws.timezone for ws in settings.workspaces}
+    with db.read() as session:
+        watches = repos.active_watches(session)
+
+    def targets(session: Any, workspace_id: int, level: int) -> list[tuple[str, str]]:
+        if not deliver:
+            return []
+        # Imported here: the outbox pulls in every notifier (aiogram), which replay never needs.
+        from kolwatch.outbox import alert_targets
+
+        return alert_targets(session, settings, secrets, workspace_id=workspace_id, level=level)
+
+    total = 0
+    for watch in watches:
+        try:
+            detector, rule = watch_settings(config, watch.detector_settings)
+        except ValueError as exc:
+            log.error("watch %s (%s): invalid detector settings, skipped: %s", watch.id, watch.name, exc)
+            continue
+        with db.write() as session:
+            total += process_watch(
+                session,
+                watch,
+                detector=detector,
+                rule=rule,
+                scoring=config.scoring,
+                timezone=timezones.get(watch.workspace, "Asia/Shanghai"),
+                now=now,
+                targets=targets,
+            )
+    return total
+
+
+@dataclass
+class _Cursor:
+    next_5m: int
+    next_1h: int
+    hot_after: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "v": CURSOR_VERSION,
+            "next_5m": self.next_5m,
+            "next_1h": self.next_1h,
+            "hot_after": self.hot_after,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> _Cursor:
+        if data.get("v") != CURSOR_VERSION:
+            raise ValueError(f"cursor version {data.get('v')!r}")
+        values = [data.get(k) for k in ("next_5m", "next_1h", "hot_after")]
+        if not all(isinstance(v, int) and not isinstance(v, bool) for v in values):
+            raise ValueError("cursor fields must be ints")
+        if values[0] % FIVE_MIN or values[1] % HOUR:
+            raise ValueError("cursor is not aligned to its buckets")
+        return cls(*values)  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class _Event:
+    """A detection with what the rules need to judge and explain it."""
+
+    known_at: int  # epoch seconds the detection became possible (bucket end, capture time)
+    order: int
+    detection: trends.Detection
+    bucket_s: int | None
+    base: trends.Level
+    level: trends.Level
+    posts_from: int  # evidence window [posts_from, posts_until)
+    posts_until: int
+    kols: tuple[rules.KolRef, ...] = ()
+    sockpuppet: rules.Sockpuppet | None = None
+    subject: str = ""  # the incident's subject when not the detection's own
+
+    @property
+    def incident_subject(self) -> str:
+        return self.subject or self.detection.subject
+
+
+class _States:
+    """Detector states of one watch, loaded lazily and written back at the end."""
+
+    def __init__(self, session: Any, watch: repos.WatchInfo) -> None:
+        self.session = session
+        self.watch = watch
+        self.loaded: dict[tuple[str, str], Any] = {}
+
+    def get(
+        self, detector: str, key: str, parse_fn: Callable[[Mapping[str, Any]], Any], fresh: Callable[[], Any]
+    ) -> Any:
+        ident = (detector, key)
+        if ident not in self.loaded:
+            raw = repos.get_detector_state(self.session, watch_id=self.watch.id, detector=detector, key=key)
+            state = fresh()
+            if raw is not None:
+                try:
+                    state = parse_fn(raw)
+                except (ValueError, TypeError) as exc:
+                    # A state we cannot read (hand-edited, older format) must not block alerts
+                    # forever: start that detector afresh, loudly.
+                    log.error(
+                        "watch %s (%s): %s/%s state unreadable, restarting it: %s",
+                        self.watch.id,
+                        self.watch.name,
+                        detector,
+                        key,
+                        exc,
+                    )
+            self.loaded[ident] = state
+        return self.loaded[ident]
+
+    def set(self, detector: str, key: str, state: Any) -> None:
+        self.loaded[(detector, key)] = state
+
+    def save(self, now: datetime) -> None:
+        for (detector, key), state in self.loaded.items():
+            repos.put_detector_state(
+                self.session,
+                watch_id=self.watch.id,
+                detector=detector,
+                key=key,
+                state=state.to_json(),
+                now=now,
+            )
+
+
+def process_watch(
+    session: Any,
+    watch: repos.WatchInfo,
+    *,
+    detector: trends.DetectorSettings,
+    rule: rules.RuleSettings,
+    scoring: ScoringSettings,
+    timezone: str,
+    now: datetime,
+    targets: TargetsFn,
+) -> int:
+    """One watch: closed buckets since its cursor -> detections -> alerts; returns alerts enqueued."""
+
+    now_t = int(now.timestamp())
+    limit = _floor(now_t - int(rule.settle_minutes * 60), FIVE_MIN)
+    states = _States(session, watch)
+    cursor = states.get("cursor", "", _Cursor.from_json, lambda: None)
+    if cursor is None:
+        first = alert_queries.first_counter_bucket(session, watch_id=watch.id, bucket_s=FIVE_MIN)
+        begin = _floor(limit, HOUR) if first is None else _floor(int(first.timestamp()), HOUR)
+        begin = max(begin, _floor(limit - rule.max_backfill_days * DAY, HOUR))
+        cursor = _Cursor(next_5m=begin, next_1h=begin, hot_after=begin)
+    matcher = _title_matcher(watch)
+    rule_state = states.get("rules", "", rules.RuleState.from_json, rules.RuleState)
+    ref = rules.WatchRef(id=watch.id, workspace_id=watch.workspace_id, name=watch.name, timezone=timezone)
+    scope = f"w{watch.id}"
+    enqueued = 0
+
+    start = min(cursor.next_5m, cursor.next_1h)
+    while True:
+        chunk_end = min(start + DAY, limit)
+        last_chunk = chunk_end >= limit
+        hot_until = now_t if last_chunk else chunk_end
+        if chunk_end <= start and not (last_chunk and hot_until > cursor.hot_after):
+            break
+        # An hour before the chunk too: a hot-list alert shows the posts of the hour before it.
+        facts = alert_queries.mention_facts(
+            session, watch_id=watch.id, start=_dt(start - HOUR), end=_dt(max(hot_until, chunk_end))
+        )
+        events = _detect(session, states, watch, cursor, facts, start, chunk_end, detector, rule, scoring)
+        if matcher is not None and hot_until > cursor.hot_after:
+            events += _detect_hot(session, states, watch, matcher, cursor.hot_after, hot_until, detector)
+            cursor.hot_after = hot_until
+        events.sort(key=lambda e: (e.known_at, e.order))
+        for event in events:
+            rule_state, decision = rules.decide(
+                rule_state,
+                scope=scope,
+                kind=event.detection.kind,
+                subject=event.incident_subject,
+                level=event.level,
+                at=event.detection.bucket_start,
+                settings=rule,
+            )
+            if decision is None or event.known_at < now_t - rule.max_age_hours * 3600:
+                continue
+            alert = rules.build_alert(
+                watch=ref,
+                detection=event.detection,
+                decision=decision,
+                base=event.base,
+                bucket_s=event.bucket_s,
+                created_at=_dt(min(now_t, event.known_at + int(rule.settle_minutes * 60))),
+                posts=_evidence(event, facts, rule.top_posts),
+                kols=event.kols,
+                sockpuppet=event.sockpuppet,
+            )
+            alert_id = repos.enqueue_alert(
+                session, alert=alert, targets=targets(session, watch.workspace_id, alert.level)
+            )
+            enqueued += alert_id is not None
+        if last_chunk:
+            break
+        start = chunk_end
+
+    states.set("rules", "", rule_state)
+    states.set("cursor", "", cursor)
+    states.save(now)
+    return enqueued
+
+
+def _detect(
+    session: Any,
+    states: _States,
+    watch: repos.WatchInfo,
+    cursor: _Cursor,
+    facts: Sequence[MentionFact],
+    start: int,
+    end: int,
+    cfg: trends.DetectorSettings,
+    rule: rules.RuleSettings,
+    scoring: ScoringSettings,
+) -> list[_Event]:
+    """Volume, terms, sentiment and KOL detections of the closed buckets in [start, end)."""
+
+    events: list[_Event] = []
+    if end <= start:
+        return events
+    key = f"w{watch.id}"
+    times = [int(f.created_at.timestamp()) for f in facts]
+    counters = {
+        size: {
+            int(p.bucket_start.timestamp()): p
+            for p in repos.counter_series(
+                session, watch_id=watch.id, bucket_s=size, start=_dt(start), end=_dt(end)
+            )
+        }
+        for size in (FIVE_MIN, HOUR)
+    }
+
+    def window(a: int, b: int) -> Sequence[MentionFact]:
+        return facts[bisect.bisect_left(times, a) : bisect.bisect_left(times, b)]
+
+    def kol_refs(rows: Sequence[MentionFact]) -> tuple[rules.KolRef, ...]:
+        by_author: dict[tuple[str, str], list[MentionFact]] = defaultdict(list)
+        for f in rows:
+            if _is_kol(f, cfg, scoring):
+                by_author[(f.platform, f.author_id)].append(f)
+        refs = [
+            rules.KolRef(
+                platform=p,
+                author_id=a,
+                name=posts[-1].author_name or a,
+                followers=max(x.followers or 0 for x in posts),
+                tier=tier_for(max(x.followers or 0 for x in posts), p, scoring),
+                posts=len(posts),
+                negative_posts=sum(x.label == NEGATIVE for x in posts),
+            )
+            for (p, a), posts in by_author.items()
+        ]
+        refs.sort(key=lambda k: (-k.followers, k.platform, k.author_id))
+        return tuple(refs[: rule.max_kols])
+
+    def volume(size: int, bucket: int, point: repos.CounterPoint | None, order: int) -> None:
+        state_key = "5m" if size == FIVE_MIN else "1h"
+        state = states.get(
+            "volume", state_key, trends.VolumeState.from_json, lambda: trends.VolumeState.new(size)
+        )
+        count = point.volume if point else 0
+        neg_share = None
+        if point is not None and point.scored >= cfg.sentiment.min_bucket_posts:
+            neg_share = point.negative / point.scored
+        state, found = trends.update_volume(state, key, _dt(bucket), count, cfg, neg_share=neg_share)
+        states.set("volume", state_key, state)
+        if found is None:
+            return
+        rows = window(bucket, bucket + size)
+        sock = rules.assess_sockpuppets(
+            point.raw_volume if point else 0,
+            count,
+            _accounts(rows),
+            rule,
+        )
+        kols = kol_refs(rows)
+        base, level = rules.alert_level(found, cfg.levels, sockpuppet=sock, kols=kols)
+        events.append(
+            _Event(bucket + size, order, found, size, base, level, bucket, bucket + size, kols, sock)
+        )
+
+    order = 0
+    for bucket in range(max(start, cursor.next_5m), end, FIVE_MIN):
+        point = counters[FIVE_MIN].get(bucket)
+        if rule.fast_volume:
+            volume(FIVE_MIN, bucket, point, order)
+        rows = window(bucket, bucket + FIVE_MIN)
+        mentions = [
+            trends.KolMention(
+                platform=f.platform,
+                author_id=f.author_id,
+                author_name=f.author_name,
+                followers=f.followers,
+                post_id=f.post_id,
+                negative=f.label == NEGATIVE,
+            )
+            for f in rows
+            if _is_kol(f, cfg, scoring)
+        ]
+        kol_found = trends.detect_kol(key, _dt(bucket), mentions, cfg)
+        if kol_found:
+            # One incident per watch for KOL involvement: a wave of KOLs is one alert listing
+            # them (the most severe first), and a 头部 joining later escalates it.
+            levels = [trends.level_for(d, cfg.levels) for d in kol_found]
+            top = max(range(len(kol_found)), key=lambda i: (levels[i], kol_found[i].severity))
+            events.append(
+                _Event(
+                    bucket + FIVE_MIN,
+                    order + 1,
+                    kol_found[top],
+                    FIVE_MIN,
+                    levels[top],
+                    levels[top],
+                    bucket,
+                    bucket + FIVE_MIN,
+                    kol_refs(rows),
+                    subject="kol",
+                )
+            )
+        order += 2
+        cursor.next_5m = bucket + FIVE_MIN
+
+    for bucket in range(max(_ceil(start, HOUR), cursor.next_1h), end - HOUR + 1, HOUR):
+        point = counters[HOUR].get(bucket)
+        volume(HOUR, bucket, point, order)
+        rows = window(bucket, bucket + HOUR)
+        negative, scored = (point.negative, point.scored) if point else (0, 0)
+        sent = states.get("sentiment", "1h", trends.SentimentState.from_json, trends.SentimentState)
+        sent, found = trends.update_sentiment(sent, key, _dt(bucket), negative, scored, cfg)
+        states.set("sentiment", "1h", sent)
+        if found is not None:
+            base = trends.level_for(found, cfg.levels)
+            events.append(_Event(bucket + HOUR, order + 1, found, HOUR, base, base, bucket, bucket + HOUR))
+        term_posts = dict(point.terms) if point else {}
+        authors: dict[str, set[int]] = defaultdict(set)
+        for f in rows:
+            for term in f.keywords:
+                if term in term_posts:
+                    authors[term].add(f.author_pk)
+        term_state = states.get("terms", "1h", trends.TermState.from_json, trends.TermState)
+        total = point.raw_volume if point else 0
+        term_posts = {t: min(c, total) for t, c in term_posts.items() if c > 0 and t}
+        term_state, terms_found = trends.update_terms(
+            term_state, key, _dt(bucket), total, term_posts, {t: len(a) for t, a in authors.items()}, cfg
+        )
+        states.set("terms", "1h", term_state)
+        for i, found in enumerate(terms_found):
+            base = trends.level_for(found, cfg.levels)
+            events.append(
+                _Event(bucket + HOUR, order + 2 + i, found, HOUR, base, base, bucket, bucket + HOUR)
+            )
+        order += 2 + len(terms_found) + 1
+        cursor.next_1h = bucket + HOUR
+    return events
+
+
+def _detect_hot(
+    session: Any,
+    states: _States,
+    watch: repos.WatchInfo,
+    matcher: WatchMatcher[int],
+    after: int,
+    until: int,
+    cfg: trends.DetectorSettings,
+) -> list[_Event]:
+    entries = alert_queries.hot_entries_between(session, after=_dt(after), until=_dt(until))
+    captures: dict[datetime, list[Any]] = defaultdict(list)
+    for entry in entries:
+        if matcher.match(entry.title, platform=entry.platform):
+            captures[entry.captured_at].append(entry)
+    events: list[_Event] = []
+    state = states.get("hotlist", "", trends.HotlistState.from_json, trends.HotlistState)
+    for captured_at in sorted(captures):
+        state, found = trends.update_hotlist(state, f"w{watch.id}", captured_at, captures[captured_at], cfg)
+        t = int(captured_at.timestamp())
+        for i, detection in enumerate(found):
+            base = trends.level_for(detection, cfg.levels)
+            events.append(_Event(t, i, detection, None, base, base, t - HOUR, t))
+    states.set("hotlist", "", state)
+    return events
+
+
+def _evidence(event: _Event, facts: Sequence[MentionFact], limit: int) -> list[rules.PostRef]:
+    """The posts an alert shows: those of its window that explain it, most engaging first."""
+
+    if limit <= 0:
+        return []
+    d = event.detection
+    rows = [f for f in facts if event.posts_from <= f.created_at.timestamp() < event.posts_until]
+    if d.kind == trends.KOL_INVOLVED:
+        platform, _, author_id = d.subject.partition(":")
+        rows = [f for f in rows if f.platform == platform and f.author_id == author_id]
+    elif d.kind == trends.EMERGING_TERM:
+        rows = [f for f in rows if d.subject in f.keywords]
+    if d.kind == trends.SENTIMENT_SHIFT:
+        rows.sort(key=lambda f: (f.label != NEGATIVE, -f.engagement, f.post_pk))
+    else:
+        rows.sort(key=lambda f: (-f.engagement, f.post_pk))
+    out: list[rules.PostRef] = []
+    clusters: set[int] = set()
+    for f in rows:
+        if f.cluster in clusters:
+            continue  # one copy of a copy-paste wave is enough evidence
+        clusters.add(f.cluster)
+        out.append(
+            rules.PostRef(
+                post_pk=f.post_pk,
+                platform=f.platform,
+                post_id=f.post_id,
+                url=f.url,
+                author_name=f.author_name,
+                followers=f.followers,
+                text=f.text,
+                engagement=f.engagement,
+                label=f.label,
+            )
+        )
+        if len(out) >= limit:
+            break
+    return out
+
+
+def _accounts(rows: Sequence[MentionFact]) -> list[rules.Account]:
+    seen: dict[int, rules.Account] = {}
+    for f in rows:
+        seen[f.author_pk] = rules.Account(f.author_name, f.followers, f.posts_count)
+    return list(seen.values())
+
+
+def _is_kol(fact: MentionFact, cfg: trends.DetectorSettings, scoring: ScoringSettings) -> bool:
+    if fact.followers is None or fact.followers < cfg.kol.waist_followers:
+        return False
+    bands = bands_for(fact.platform, scoring)
+    waist = next((b.min_followers for b in bands if b.name == WAIST_TIER), None)
+    return waist is None or fact.followers >= waist
+
+
+def _title_matcher(watch: repos.WatchInfo) -> WatchMatcher[int] | None:
+    try:
+        return WatchMatcher.build([(watch.id, parse(watch.query))])
+    except (QuerySyntaxError, ValueError) as exc:
+        log.error("watch %s (%s): query unusable for hot-list matching: %s", watch.id, watch.name, exc)
+        return None
+
+
+def _floor(t: int, size: int) -> int:
+    return t - t % size
+
+
+def _ceil(t: int, size: int) -> int:
+    return -(-t // size) * size
+
+
+def _dt(t: int) -> datetime:
+    return datetime.fromtimestamp(t, UTC)
