@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from kolwatch.commands import db, export, run, sources
+from kolwatch.commands import analyze, db, digest, export, replay, run, sentiment, sources
 
 COMMAND_MODULES: list[ModuleType] = [
     run,
     sources,
     export,
+    digest,
+    replay,
     db,
+    analyze,
+    sentiment,
 ]

@@ -1,0 +1,727 @@
+"""The daily/weekly digest: data (storage.queries) -> charts (bot.charts) -> plain text, a
+self-contained HTML report, a CSV of the period's mentions -> one `Notice` with attachments.
+
+What is in it, per watch: volume and its change against the previous period, sentiment shares and
+trend with the top negative posts, share of voice against the competitors, top posts, top and
+rising KOLs (and ranked authors whose posts turned negative), trending terms with the posts behind
+them, alerts of the period; once per workspace: source health. Every claim carries links to posts.
+
+Safety: every text from the platforms is escaped into the HTML (html.escape, quote=True), links are
+kept only when they are absolute http(s) URLs, and the page carries a Content-Security-Policy that
+allows no script and no network fetch (charts are base64 `data:` PNGs, styles inline). CSV cells
+that a spreadsheet would run as a formula (= + - @ tab CR) get a leading apostrophe.
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import html
+import io
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Literal
+from zoneinfo import ZoneInfo
+
+from sqlmodel import Session
+
+from bot import charts
+from bot.notifiers.base import Attachment, Notice, safe_link_url
+from bot.render import clean_text
+from nlp.types import NEGATIVE, NEUTRAL, POSITIVE
+from storage import queries, repos
+from storage.models import AlertRow
+from storage.queries import MentionItem
+
+Period = Literal["day", "week"]
+PERIOD_NAMES = {"day": "日报", "week": "周报"}
+LABEL_NAMES = {POSITIVE: "正面", NEUTRAL: "中性", NEGATIVE: "负面", "unscored": "未评分"}
+HEALTH_NAMES = {
+    "ok": "正常",
+    "new": "未运行",
+    "network": "网络错误",
+    "rate_limited": "被限流",
+    "login_required": "需要登录",
+    "blocked": "被拦截",
+    "parse_error": "格式变化",
+    "gone": "已失效",
+    "error": "程序错误",
+}
+TOP_POSTS = 5
+TOP_KOLS = 5
+TOP_TERMS = 8
+MAX_ALERTS = 20
+# Files a digest may attach: Telegram documents are capped at 50 MB; a digest is far below.
+ATTACH_LIMIT = 45 * 1024 * 1024
+
+
+# --------------------------------------------------------------------------- the window
+
+
+@dataclass(frozen=True)
+class DigestWindow:
+    period: Period
+    start: datetime  # UTC, inclusive
+    end: datetime  # UTC, exclusive
+    tz: str
+    key: str  # one digest per workspace and key: the local date (day) or ISO week (week) of `end`
+
+    @property
+    def step(self) -> queries.Step:
+        return "hour" if self.period == "day" else "day"
+
+    def label(self) -> str:
+        zone = ZoneInfo(self.tz)
+        fmt = "%Y-%m-%d %H:%M"
+        return (
+            f"{self.start.astimezone(zone).strftime(fmt)} ~ "
+            f"{self.end.astimezone(zone).strftime(fmt)}（{self.tz}）"
+        )
+
+
+def digest_window(period: str, *, now: datetime, tz: str = "Asia/Shanghai") -> DigestWindow:
+    """The period a digest run at `now` covers: the last 24 hours or 7 days up to `now` floored to
+    5 minutes (counter buckets are 5 minutes, so lists and totals count the same mentions)."""
+
+    if period not in ("day", "week"):
+        raise ValueError(f"period must be 'day' or 'week', not {period!r}")
+    if now.tzinfo is None:
+        raise ValueError("now must be timezone-aware")
+    zone = ZoneInfo(tz)
+    epoch = int(now.astimezone(UTC).timestamp())
+    end = datetime.fromtimestamp(epoch - epoch % 300, UTC)
+    length = timedelta(days=1 if period == "day" else 7)
+    local = end.astimezone(zone)
+    if period == "day":
+        key = local.strftime("%Y-%m-%d")
+    else:
+        year, week, _ = local.isocalendar()
+        key = f"{year}-W{week:02d}"
+    return DigestWindow(period=period, start=end - length, end=end, tz=tz, key=key)  # type: ignore[arg-type]
+
+
+# --------------------------------------------------------------------------- data
+
+
+@dataclass(frozen=True)
+class TermEvidence:
+    term: queries.TermTrend
+    posts: tuple[MentionItem, ...]
+
+
+@dataclass(frozen=True)
+class WatchDigest:
+    watch: queries.WatchRef
+    volume: queries.VolumeSummary
+    sentiment: queries.SentimentSummary
+    sov: queries.ShareOfVoice
+    top_posts: tuple[MentionItem, ...]
+    kols: queries.KolBoard
+    terms: tuple[TermEvidence, ...]
+    alerts: tuple[queries.AlertItem, ...]
+
+
+@dataclass(frozen=True)
+class DigestData:
+    workspace: str
+    workspace_id: int
+    window: DigestWindow
+    generated_at: datetime
+    watches: tuple[WatchDigest, ...]
+    health: tuple[repos.SourceHealthRow, ...]
+
+
+def collect_digest(
+    session: Session,
+    *,
+    workspace_id: int,
+    window: DigestWindow,
+    watch: str | None = None,
+    generated_at: datetime | None = None,
+) -> DigestData:
+    """Read everything a digest shows; `watch` limits it to one watch (LookupError if unknown)."""
+
+    watches = queries.watches_of(session, workspace_id=workspace_id)
+    if watch is not None:
+        watches = [w for w in watches if w.name == watch]
+        if not watches:
+            raise LookupError(f"no enabled watch named {watch!r} in this workspace")
+    workspace = repos.workspace_ids(session)
+    ws_name = next((name for name, pk in workspace.items() if pk == workspace_id), "")
+    if not ws_name:
+        raise LookupError(f"no workspace with id {workspace_id}")
+    start, end = window.start, window.end
+    out = []
+    for w in watches:
+        terms = queries.trending_terms(
+            session, watch_id=w.id, start=start, end=end, limit=TOP_TERMS, exclude=_brand_words(w)
+        )
+        out.append(
+            WatchDigest(
+                watch=w,
+                volume=queries.volume_summary(
+                    session, watch_id=w.id, start=start, end=end, step=window.step, tz=window.tz
+                ),
+                sentiment=queries.sentiment_summary(
+                    session,
+                    watch_id=w.id,
+                    start=start,
+                    end=end,
+                    step=window.step,
+                    tz=window.tz,
+                    top_negative=3,
+                ),
+                sov=queries.share_of_voice(session, watch_id=w.id, start=start, end=end),
+                top_posts=queries.top_posts(session, watch_id=w.id, start=start, end=end, limit=TOP_POSTS),
+                kols=queries.kol_board(session, watch_id=w.id, top=TOP_KOLS, now=end),
+                terms=tuple(
+                    TermEvidence(
+                        t,
+                        queries.term_posts(
+                            session, watch_id=w.id, start=start, end=end, term=t.term, limit=2
+                        ),
+                    )
+                    for t in terms
+                ),
+                alerts=queries.alerts_between(
+                    session,
+                    workspace_id=workspace_id,
+                    start=start,
+                    end=end,
+                    watch_id=w.id,
+                    limit=MAX_ALERTS,
+                ),
+            )
+        )
+    return DigestData(
+        workspace=ws_name,
+        workspace_id=workspace_id,
+        window=window,
+        generated_at=generated_at or datetime.now(UTC),
+        watches=tuple(out),
+        health=tuple(h for h in repos.source_health(session, workspace_id=workspace_id) if h.enabled),
+    )
+
+
+def _brand_words(watch: queries.WatchRef) -> list[str]:
+    """The watch's own query words and competitor names: always frequent, never 'trending'."""
+
+    words = re.findall(r'"([^"]+)"|([^\s()"]+)', watch.query)
+    plain = [a or b for a, b in words]
+    return [
+        w
+        for w in [watch.name, *watch.competitors, *plain]
+        if w.upper() not in ("AND", "OR", "NOT") and ":" not in w and not w.upper().startswith("NEAR/")
+    ]
+
+
+# --------------------------------------------------------------------------- formatting helpers
+
+
+def pct(value: float | None) -> str:
+    return "—" if value is None else f"{100 * value:.1f}%"
+
+
+def change_text(value: float | None, previous: int) -> str:
+    if value is None:
+        return "上期为 0" if previous == 0 else "—"
+    arrow = "↑" if value > 0 else ("↓" if value < 0 else "→")
+    return f"{arrow}{abs(100 * value):.1f}%（上期 {previous:,}）"
+
+
+def snippet(item: MentionItem, length: int = 60) -> str:
+    text = " ".join(clean_text(item.title + " " + item.text).split())
+    return text if len(text) <= length else text[: length - 1] + "…"
+
+
+def local_time(moment: datetime, tz: str, fmt: str = "%m-%d %H:%M") -> str:
+    return moment.astimezone(ZoneInfo(tz)).strftime(fmt)
+
+
+# --------------------------------------------------------------------------- charts
+
+
+@dataclass(frozen=True)
+class Chart:
+    name: str  # file name, ASCII
+    title: str
+    png: bytes
+
+
+def render_charts(data: DigestData) -> tuple[Chart, ...]:
+    """Three PNGs per watch: volume over time, sentiment share over time, share of voice."""
+
+    out = []
+    tz = data.window.tz
+    for index, wd in enumerate(data.watches, start=1):
+        name = wd.watch.name
+        volume = charts.volume_chart(
+            [charts.Series(name, tuple((p.start, float(p.volume)) for p in wd.volume.series))],
+            title=f"{name} 提及量趋势",
+            tz=tz,
+        )
+        senti = charts.sentiment_share_chart(
+            [charts.SentimentBucket(p.start, p.positive, p.neutral, p.negative) for p in wd.sentiment.trend],
+            title=f"{name} 情感占比",
+            tz=tz,
+        )
+        sov = charts.share_of_voice_chart(
+            [(e.name, float(e.mentions)) for e in wd.sov.entries], title=f"{name} 声量份额"
+        )
+        out += [
+            Chart(f"w{index}-volume.png", f"{name} 提及量趋势", volume),
+            Chart(f"w{index}-sentiment.png", f"{name} 情感占比", senti),
+            Chart(f"w{index}-sov.png", f"{name} 声量份额", sov),
+        ]
+    return tuple(out)
+
+
+# --------------------------------------------------------------------------- plain text (messages, webhooks)
+
+
+def title_of(data: DigestData) -> str:
+    return f"{data.workspace} 舆情{PERIOD_NAMES[data.window.period]} {data.window.key}"
+
+
+def text_lines(data: DigestData) -> tuple[list[str], list[tuple[str, str]]]:
+    """The digest as plain lines with the numbers, and the (label, url) links behind the claims."""
+
+    lines = [f"时段: {data.window.label()}"]
+    links: list[tuple[str, str]] = []
+    for wd in data.watches:
+        v, s = wd.volume, wd.sentiment
+        lines.append("")
+        lines.append(f"【{wd.watch.name}】")
+        lines.append(f"提及量 {v.total:,}（环比 {change_text(v.change, v.previous_total)}）")
+        lines.append(
+            f"情感: 正面 {pct(s.share(POSITIVE))} / 中性 {pct(s.share(NEUTRAL))}"
+            f" / 负面 {pct(s.share(NEGATIVE))}"
+            f"（上期负面 {pct(s.previous_negative_share)}）"
+        )
+        if wd.sov.total:
+            lines.append(
+                "声量份额: " + "，".join(f"{e.name} {pct(e.share)}（{e.mentions:,}）" for e in wd.sov.entries)
+            )
+        if wd.terms:
+            lines.append("热议词: " + "、".join(f"{t.term.term}({t.term.count})" for t in wd.terms[:5]))
+        if wd.kols.top:
+            lines.append(
+                "头部 KOL: " + "、".join(f"{k.name or k.author_id}({k.score:.0f})" for k in wd.kols.top[:3])
+            )
+        if wd.kols.rising:
+            lines.append(
+                "上升 KOL: "
+                + "、".join(
+                    f"{k.name or k.author_id}(+{k.score - (k.previous_score or 0):.0f})"
+                    for k in wd.kols.rising[:3]
+                )
+            )
+        for turn in wd.kols.turned_negative[:3]:
+            lines.append(
+                f"转负 KOL: {turn.kol.name or turn.kol.author_id} "
+                f"情感 {turn.earlier_sentiment:.2f}→{turn.recent_sentiment:.2f}"
+            )
+        if wd.alerts:
+            lines.append(f"预警 {len(wd.alerts)} 条: " + "；".join(a.title for a in wd.alerts[:3]))
+        for i, item in enumerate(wd.top_posts[:3], start=1):
+            lines.append(f"热帖{i}: {snippet(item, 40)}（互动 {item.engagement:,.0f}）")
+            url = safe_link_url(item.url)
+            if url:
+                links.append((f"{wd.watch.name} 热帖{i}", url))
+        for i, item in enumerate(s.top_negative[:2], start=1):
+            url = safe_link_url(item.url)
+            if url:
+                links.append((f"{wd.watch.name} 负面{i}", url))
+    bad = [h for h in data.health if h.health not in ("ok", "new")]
+    lines.append("")
+    lines.append(
+        f"数据源: {len(data.health)} 个，异常 {len(bad)} 个"
+        + (
+            "："
+            + "、".join(f"{h.platform}/{h.target}({HEALTH_NAMES.get(h.health, h.health)})" for h in bad[:5])
+            if bad
+            else ""
+        )
+    )
+    return lines, links
+
+
+# --------------------------------------------------------------------------- CSV
+
+
+CSV_FIELDS = (
+    "watch",
+    "competitor",
+    "platform",
+    "post_id",
+    "url",
+    "created_at",
+    "author_id",
+    "author_name",
+    "author_followers",
+    "likes",
+    "reposts",
+    "comments",
+    "views",
+    "sentiment",
+    "label",
+    "text",
+)
+
+
+def csv_cell(value: object) -> str:
+    """A CSV cell a spreadsheet shows as text: no formula execution from a post's text."""
+
+    text = "" if value is None else clean_text(str(value))
+    if text and text[0] in "=+-@\t\r":
+        return "'" + text
+    return text
+
+
+def mentions_csv(session: Session, data: DigestData) -> bytes:
+    """Every mention of the period (brand and competitors) of the digest's watches, UTF-8 with a BOM
+    so Excel opens the Chinese text correctly."""
+
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(CSV_FIELDS)
+    for wd in data.watches:
+        for m in queries.iter_mentions(
+            session, watch_id=wd.watch.id, start=data.window.start, end=data.window.end
+        ):
+            writer.writerow(
+                [
+                    csv_cell(v)
+                    for v in (
+                        wd.watch.name,
+                        m.competitor,
+                        m.platform,
+                        m.post_id,
+                        m.url,
+                        m.created_at.astimezone(ZoneInfo(data.window.tz)).isoformat(),
+                        m.author_id,
+                        m.author_name,
+                        m.author_followers,
+                        m.likes,
+                        m.reposts,
+                        m.comments,
+                        m.views,
+                        "" if m.sentiment is None else f"{m.sentiment:.3f}",
+                        m.label,
+                        (m.title + "\n" + m.text).strip(),
+                    )
+                ]
+            )
+    return ("\ufeff" + out.getvalue()).encode("utf-8")
+
+
+# --------------------------------------------------------------------------- HTML
+
+
+def _e(value: object) -> str:
+    return html.escape(clean_text(str(value)), quote=True)
+
+
+def _link(label: object, url: str) -> str:
+    safe = safe_link_url(url)
+    if safe is None:
+        return _e(label)
+    return f'<a href="{_e(safe)}" rel="noopener noreferrer nofollow" target="_blank">{_e(label)}</a>'
+
+
+def _post_row(item: MentionItem, tz: str) -> str:
+    return (
+        "<tr>"
+        f"<td>{_e(local_time(item.created_at, tz))}</td>"
+        f"<td>{_e(item.platform)}</td>"
+        f"<td>{_link(item.author_name or item.author_id, item.author_url)}</td>"
+        f"<td class=txt>{_link(snippet(item, 120), item.url)}</td>"
+        f"<td class=num>{item.engagement:,.0f}</td>"
+        f"<td>{_e(LABEL_NAMES.get(item.label, item.label))}</td>"
+        "</tr>"
+    )
+
+
+def _posts_table(items: Sequence[MentionItem], tz: str) -> str:
+    if not items:
+        return "<p class=muted>本期没有帖子。</p>"
+    head = (
+        "<tr><th>时间</th><th>平台</th><th>作者</th><th>内容（点击看原帖）</th>"
+        "<th>互动</th><th>情感</th></tr>"
+    )
+    return "<table>" + head + "".join(_post_row(i, tz) for i in items) + "</table>"
+
+
+def _img(chart: Chart) -> str:
+    data = base64.b64encode(chart.png).decode("ascii")
+    return f'<figure><img alt="{_e(chart.title)}" src="data:image/png;base64,{data}"></figure>'
+
+
+_CSS = """
+body{font-family:"Noto Sans CJK SC","PingFang SC","Microsoft YaHei",sans-serif;margin:24px auto;
+max-width:980px;color:#222;line-height:1.5;padding:0 12px}
+h1{font-size:22px}h2{font-size:19px;border-bottom:2px solid #2f6fdf;padding-bottom:4px;margin-top:36px}
+h3{font-size:16px;margin-top:22px}table{border-collapse:collapse;width:100%;margin:8px 0;font-size:13px}
+th,td{border:1px solid #ddd;padding:4px 6px;vertical-align:top}th{background:#f3f5f9;text-align:left}
+td.num{text-align:right;white-space:nowrap}td.txt{word-break:break-all}.muted{color:#888}
+.kpi{display:flex;gap:12px;flex-wrap:wrap}.kpi div{background:#f3f5f9;border-radius:6px;padding:8px 12px}
+.kpi b{font-size:20px;display:block}figure{margin:8px 0}img{max-width:100%}
+.bad{color:#c0392b}.good{color:#2ca25f}
+"""
+
+
+def render_html(data: DigestData, chart_list: Sequence[Chart]) -> str:
+    """The analysts' report: one self-contained page (no external request of any kind)."""
+
+    tz = data.window.tz
+    by_name = {c.name: c for c in chart_list}
+    parts = [
+        "<!DOCTYPE html><html lang=zh-CN><head><meta charset=utf-8>",
+        "<meta http-equiv=Content-Security-Policy content=\"default-src 'none'; img-src data:; "
+        "style-src 'unsafe-inline'\">",
+        '<meta name=viewport content="width=device-width, initial-scale=1">',
+        f"<title>{_e(title_of(data))}</title><style>{_CSS}</style></head><body>",
+        f"<h1>{_e(title_of(data))}</h1>",
+        f"<p class=muted>时段 {_e(data.window.label())}；生成于 "
+        f"{_e(local_time(data.generated_at, tz, '%Y-%m-%d %H:%M'))}</p>",
+    ]
+    if not data.watches:
+        parts.append("<p>本工作区没有启用的监测项。</p>")
+    for index, wd in enumerate(data.watches, start=1):
+        parts.append(_watch_section(index, wd, data, by_name))
+    parts.append(_health_section(data))
+    parts.append("</body></html>")
+    return "\n".join(parts)
+
+
+def _watch_section(index: int, wd: WatchDigest, data: DigestData, by_name: dict[str, Chart]) -> str:
+    tz = data.window.tz
+    v, s = wd.volume, wd.sentiment
+    anchor = f"w{index}"
+    neg_cls = "bad" if (s.share(NEGATIVE) or 0) > (s.previous_negative_share or 0) + 0.05 else ""
+    out = [
+        f"<h2 id={anchor}>{_e(wd.watch.name)}</h2>",
+        "<div class=kpi>",
+        f"<div>提及量<b>{v.total:,}</b>"
+        f"<a href=#{anchor}-top>环比 {_e(change_text(v.change, v.previous_total))}</a></div>",
+        f"<div>互动量<b>{v.engagement:,.0f}</b></div>",
+        f"<div>负面占比<b class={neg_cls}>{_e(pct(s.share(NEGATIVE)))}</b>"
+        f"<a href=#{anchor}-neg>上期 {_e(pct(s.previous_negative_share))}</a></div>",
+        f"<div>正面占比<b>{_e(pct(s.share(POSITIVE)))}</b></div>",
+        f"<div>预警<b>{len(wd.alerts)}</b></div>",
+        "</div>",
+        "<p class=muted>提及量为去除近似重复后的品牌提及（不含竞品）；情感按全部品牌提及计算，"
+        f"其中 {s.unscored:,} 条非中文或无法评分。</p>",
+    ]
+    for suffix in ("volume", "sentiment"):
+        chart = by_name.get(f"{anchor}-{suffix}.png")
+        if chart:
+            out.append(_img(chart))
+    out.append(f"<h3 id={anchor}-top>热门帖子（按互动：赞 + 2×评论 + 3×转发）</h3>")
+    out.append(_posts_table(wd.top_posts, tz))
+    out.append(f"<h3 id={anchor}-neg>负面帖子 TOP</h3>")
+    out.append(_posts_table(s.top_negative, tz))
+    out.append("<h3>声量份额</h3>")
+    chart = by_name.get(f"{anchor}-sov.png")
+    if chart:
+        out.append(_img(chart))
+    rows = "".join(
+        f"<tr><td>{_e(e.name)}{'（本品牌）' if e.is_brand else ''}</td><td class=num>{e.mentions:,}</td>"
+        f"<td class=num>{_e(pct(e.share))}</td><td class=num>{_e(pct(e.negative_share))}</td>"
+        f"<td class=num>{e.engagement:,.0f}</td></tr>"
+        for e in wd.sov.entries
+    )
+    out.append(
+        "<table><tr><th>品牌</th><th>提及</th><th>份额</th><th>负面占比</th><th>互动</th></tr>"
+        + rows
+        + "</table>"
+    )
+    out.append("<h3>热议词（本期 vs 上期）</h3>")
+    if wd.terms:
+        rows = "".join(
+            f"<tr><td>{_e(t.term.term)}{' <b>新</b>' if t.term.is_new else ''}</td>"
+            f"<td class=num>{t.term.count:,}</td><td class=num>{t.term.previous:,}</td>"
+            f"<td>{'；'.join(_link(snippet(p, 40), p.url) for p in t.posts) or '—'}</td></tr>"
+            for t in wd.terms
+        )
+        out.append(
+            "<table><tr><th>词</th><th>本期</th><th>上期</th><th>相关帖子</th></tr>" + rows + "</table>"
+        )
+    else:
+        out.append("<p class=muted>本期没有足够的讨论词。</p>")
+    out.append(_kol_section(wd))
+    out.append("<h3>本期预警</h3>")
+    if wd.alerts:
+        rows = "".join(
+            f"<tr><td>{_e(local_time(a.created_at, tz))}</td><td>{_e(a.kind)}</td>"
+            f"<td class=num>{a.level}</td><td>{_e(a.title)}</td><td>"
+            + " ".join(_link(f"帖子{i}", u) for i, u in enumerate(a.post_urls[:5], 1))
+            + "</td></tr>"
+            for a in wd.alerts
+        )
+        out.append(
+            "<table><tr><th>时间</th><th>类型</th><th>级别</th><th>标题</th><th>相关帖子</th></tr>"
+            + rows
+            + "</table>"
+        )
+    else:
+        out.append("<p class=muted>本期没有预警。</p>")
+    return "\n".join(out)
+
+
+def _kol_section(wd: WatchDigest) -> str:
+    board = wd.kols
+    out = ["<h3>KOL</h3>"]
+    if board.computed_at is None:
+        out.append("<p class=muted>尚未计算 KOL 排名。</p>")
+        return "\n".join(out)
+
+    def row(k: queries.KolEntry, extra: str) -> str:
+        return (
+            f"<tr><td>{_link(k.name or k.author_id, k.url)}</td><td>{_e(k.platform)}</td>"
+            f"<td class=num>{'—' if k.followers is None else f'{k.followers:,}'}</td><td>{_e(k.tier)}</td>"
+            f"<td class=num>{k.score:.1f}</td><td>{extra}</td></tr>"
+        )
+
+    head = "<tr><th>作者</th><th>平台</th><th>粉丝</th><th>层级</th><th>得分</th><th>说明</th></tr>"
+    out.append("<p>得分最高</p><table>" + head)
+    out += [row(k, _e("；".join(k.reasons[:2]))) for k in board.top]
+    out.append("</table>")
+    if board.rising:
+        out.append("<p>上升最快</p><table>" + head)
+        out += [
+            row(k, "新上榜" if k.previous_score is None else _e(f"+{k.score - k.previous_score:.1f}"))
+            for k in board.rising
+        ]
+        out.append("</table>")
+    if board.turned_negative:
+        out.append("<p class=bad>品牌情感转负</p><table>" + head)
+        out += [
+            row(
+                t.kol,
+                _e(
+                    f"情感 {t.earlier_sentiment:.2f}（{t.earlier_posts} 条）"
+                    f"→ {t.recent_sentiment:.2f}（{t.recent_posts} 条）"
+                ),
+            )
+            for t in board.turned_negative
+        ]
+        out.append("</table>")
+    return "\n".join(out)
+
+
+def _health_section(data: DigestData) -> str:
+    tz = data.window.tz
+    out = ["<h2>数据源健康</h2>"]
+    if not data.health:
+        out.append("<p class=muted>没有启用的数据源。</p>")
+        return "\n".join(out)
+    rows = "".join(
+        f"<tr><td>{_e(h.platform)}</td><td>{_e(h.kind)}</td><td class=txt>{_e(h.target)}</td>"
+        f"<td class={'good' if h.health == 'ok' else 'bad'}>{_e(HEALTH_NAMES.get(h.health, h.health))}</td>"
+        f"<td>{_e(local_time(h.last_ok_at, tz) if h.last_ok_at else '—')}</td>"
+        f"<td class=txt>{_e(h.message[:200])}</td></tr>"
+        for h in data.health
+    )
+    out.append(
+        "<table><tr><th>平台</th><th>类型</th><th>目标</th><th>状态</th><th>最近成功</th><th>信息</th></tr>"
+        + rows
+        + "</table>"
+    )
+    return "\n".join(out)
+
+
+# --------------------------------------------------------------------------- the whole digest
+
+
+@dataclass(frozen=True)
+class RenderedDigest:
+    title: str
+    lines: tuple[str, ...]
+    links: tuple[tuple[str, str], ...]
+    html: str
+    csv: bytes
+    charts: tuple[Chart, ...]
+
+    def files(self) -> dict[str, bytes]:
+        """File name -> content of everything the digest writes (names are ASCII and fixed)."""
+
+        out = {"digest.html": self.html.encode("utf-8"), "mentions.csv": self.csv}
+        out.update({c.name: c.png for c in self.charts})
+        return out
+
+
+def render_digest(session: Session, data: DigestData) -> RenderedDigest:
+    chart_list = render_charts(data)
+    lines, links = text_lines(data)
+    return RenderedDigest(
+        title=title_of(data),
+        lines=tuple(lines),
+        links=tuple(links),
+        html=render_html(data, chart_list),
+        csv=mentions_csv(session, data),
+        charts=chart_list,
+    )
+
+
+def write_files(rendered: RenderedDigest, directory: Path) -> list[Path]:
+    directory.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for name, content in rendered.files().items():
+        path = directory / name
+        tmp = path.with_suffix(path.suffix + ".tmp")
+        tmp.write_bytes(content)
+        tmp.replace(path)  # readers never see half a file
+        paths.append(path)
+    return paths
+
+
+MIME = {".png": "image/png", ".html": "text/html", ".csv": "text/csv"}
+
+
+def digest_notice(
+    *, title: str, lines: Sequence[str], links: Sequence[tuple[str, str]], files: Sequence[Path], key: str
+) -> Notice:
+    """The outbox message of a stored digest: the numbers as text, the charts as photos, the HTML
+    report and the CSV as documents. Files that vanished or grew beyond ATTACH_LIMIT raise."""
+
+    attachments = []
+    for path in files:
+        mime = MIME.get(path.suffix.lower())
+        if mime is None:
+            raise ValueError(f"digest file {path.name!r} has an unknown type")
+        size = path.stat().st_size
+        if size > ATTACH_LIMIT:
+            raise ValueError(f"digest file {path.name!r} is {size} bytes, over {ATTACH_LIMIT}")
+        attachments.append(Attachment(path.name, mime, path.read_bytes()))
+    # Charts first (they go out as one photo album on Telegram), then the documents.
+    attachments.sort(key=lambda a: (not a.is_image, a.name))
+    return Notice(
+        title=title,
+        body_lines=tuple(lines),
+        level="info",
+        links=tuple(links),
+        attachments=tuple(attachments),
+        dedup_key=key,
+    )
+
+
+def notice_from_alert(alert: AlertRow) -> Notice:
+    """The Notice of a stored AlertRow of kind "digest" (the outbox calls this for digests).
+
+    The alert's `details["files"]` lists the written files; `details["links"]` the post links.
+    """
+
+    if alert.kind != "digest":
+        raise ValueError(f"alert {alert.id} is a {alert.kind!r} alert, not a digest")
+    details = alert.details or {}
+    return digest_notice(
+        title=alert.title,
+        lines=alert.body.splitlines(),
+        links=[(str(a), str(b)) for a, b in details.get("links", [])],
+        files=[Path(p) for p in details.get("files", [])],
+        key=alert.key,
+    )

@@ -1,0 +1,332 @@
+"""The digest end to end on a SQLite database filled through storage.repos: data, charts, HTML,
+CSV, the outbox alert and its notice, idempotency, hostile post text."""
+
+from __future__ import annotations
+
+import csv
+import io
+import random
+import re
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlmodel import select
+
+from bot import digest
+from collectors.base import Author, Post
+from kolwatch.digest_job import digest_summary, run_digest, safe_dir_name, summarize_digest
+from kolwatch.settings import Secrets, Settings
+from nlp.types import NEGATIVE, NEUTRAL, POSITIVE, Analysis
+from storage import queries, repos
+from storage.db import Database
+from storage.models import AlertRow, DeliveryRow, KolScoreRow
+
+NOW = datetime(2026, 3, 9, 1, 2, 30, tzinfo=UTC)  # Monday 09:02 in Shanghai
+HOSTILE = '<script>alert(1)</script> 鹿角 & "quotes" <img src=x onerror=alert(2)>'
+FORMULA = '=HYPERLINK("http://evil.example","鹿角")'
+
+
+def analysis(label: str, keywords: tuple[str, ...]) -> Analysis:
+    score = {POSITIVE: 0.85, NEUTRAL: 0.5, NEGATIVE: 0.1}[label]
+    return Analysis("t", "zh", (), keywords, (), (), (), (), score, label)
+
+
+def settings(channels: tuple[str, ...] = ("console",)) -> Settings:
+    return Settings.model_validate(
+        {
+            "workspaces": [
+                {
+                    "name": "acme",
+                    "chats": [-1001],
+                    "timezone": "Asia/Shanghai",
+                    "channels": list(channels),
+                    "watches": [{"name": "鹿角", "query": "鹿角", "competitors": ["星巢", "酷豆"]}],
+                }
+            ]
+        }
+    )
+
+
+def fill(db: Database) -> repos.WatchInfo:
+    """A week like the demo's: steady chatter, then a negative incident in the last hours."""
+
+    rng = random.Random(7)
+    with db.write() as s:
+        repos.sync_config(
+            s,
+            workspaces=[
+                repos.WorkspaceSpec(
+                    "acme",
+                    chats=(-1001,),
+                    watches=(repos.WatchSpec("鹿角", "鹿角", ("星巢", "酷豆")),),
+                )
+            ],
+            sources=[
+                repos.SourceSpecRow("acme", "weibo", "search", "鹿角", 600),
+                repos.SourceSpecRow("acme", "bilibili", "search", "鹿角", 600),
+            ],
+        )
+        watch = repos.active_watches(s)[0]
+        authors = [
+            Author(
+                "weibo", f"a{i}", f"博主{i}号", url=f"https://weibo.com/u/a{i}", followers=10 ** (i % 6 + 2)
+            )
+            for i in range(12)
+        ]
+        posts, analyses, competitors = [], [], []
+        for i in range(400):
+            hours_ago = rng.uniform(0, 24 * 8)
+            incident = i >= 340
+            if incident:
+                hours_ago = rng.uniform(0, 3)
+            if i < 3:  # hostile text and links among the top posts, where the digest shows them
+                hours_ago = 5 + i
+            label = NEGATIVE if incident else rng.choice([POSITIVE, POSITIVE, NEUTRAL, NEUTRAL, NEGATIVE])
+            comp = "" if incident or i % 4 or i < 3 else rng.choice(["星巢", "酷豆"])
+            words = (
+                ("鹿角", "食品安全", "异物")
+                if incident
+                else ("鹿角", rng.choice(["拿铁", "新品", "排队", "优惠"]))
+            )
+            text = {0: HOSTILE, 1: FORMULA}.get(i, f"{comp or '鹿角'}咖啡 {words[1]} 第{i}条")
+            posts.append(
+                Post(
+                    platform="weibo",
+                    post_id=f"p{i}",
+                    url=f"https://m.weibo.cn/status/p{i}" if i != 2 else "javascript:alert(3)",
+                    author=authors[i % len(authors)],
+                    text=text,
+                    created_at=NOW - timedelta(hours=hours_ago),
+                    likes=rng.randint(0, 50)
+                    + (500 if incident and i % 7 == 0 else 0)
+                    + (9000 if i < 3 else 0),
+                    reposts=rng.randint(0, 5),
+                    comments=rng.randint(0, 10),
+                )
+            )
+            analyses.append(analysis(label, words))
+            competitors.append(comp)
+        stored = repos.upsert_posts(s, posts=posts, analyses=analyses, now=NOW)
+        comp_of = dict(zip((p.post_id for p in posts), competitors, strict=True))
+        touched = repos.add_mentions(
+            s,
+            mentions=[
+                repos.MentionSpec(
+                    watch.id, sp.pk, sp.post.created_at, ("鹿角",), competitor=comp_of[sp.post.post_id]
+                )
+                for sp in stored
+            ],
+        )
+        repos.recompute_counters(s, touched=touched)
+        pks = {
+            a.author_id: pk
+            for (_, a_id), pk in repos.upsert_authors(s, authors=authors, now=NOW).items()
+            for a in authors
+            if a.author_id == a_id
+        }
+        for when, bump in ((NOW - timedelta(days=1), 0.0), (NOW - timedelta(hours=1), 1.0)):
+            for i, a in enumerate(authors):
+                s.add(
+                    KolScoreRow(
+                        watch_id=watch.id,
+                        author_pk=pks[a.author_id],
+                        computed_at=when,
+                        score=90.0 - 7 * i + bump * (i * 3),
+                        tier="头部" if i < 3 else "腰部",
+                        reasons=["互动高"],
+                        method_version="test",
+                    )
+                )
+        repos.enqueue_alert(
+            s,
+            alert=repos.AlertSpec(
+                workspace_id=watch.workspace_id,
+                kind="spike",
+                level=3,
+                key="spike:1",
+                title="鹿角 提及量激增 <b>",
+                watch_id=watch.id,
+                post_urls=("https://m.weibo.cn/status/p345",),
+                created_at=NOW - timedelta(hours=2),
+            ),
+            targets=[("console", "-")],
+        )
+    return watch
+
+
+@pytest.fixture
+def filled(sqlite_db: Database) -> tuple[Database, repos.WatchInfo]:
+    return sqlite_db, fill(sqlite_db)
+
+
+def test_digest_window_periods_keys_and_bad_input() -> None:
+    day = digest.digest_window("day", now=NOW, tz="Asia/Shanghai")
+    week = digest.digest_window("week", now=NOW, tz="Asia/Shanghai")
+    assert day.end == datetime(2026, 3, 9, 1, 0, tzinfo=UTC) and day.end - day.start == timedelta(days=1)
+    assert (day.key, week.key, week.step, day.step) == ("2026-03-09", "2026-W11", "day", "hour")
+    assert week.end - week.start == timedelta(days=7)
+    with pytest.raises(ValueError):
+        digest.digest_window("month", now=NOW)
+    with pytest.raises(ValueError):
+        digest.digest_window("day", now=NOW.replace(tzinfo=None))
+
+
+def test_run_digest_writes_files_whose_numbers_match_the_database(
+    filled: tuple[Database, repos.WatchInfo], tmp_path: Path
+) -> None:
+    db, watch = filled
+    paths = run_digest(
+        db, settings(), Secrets({}), workspace="acme", period="week", now=NOW, out_dir=tmp_path
+    )
+    names = sorted(p.name for p in paths)
+    assert names == ["digest.html", "mentions.csv", "w1-sentiment.png", "w1-sov.png", "w1-volume.png"]
+    assert all(p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in paths if p.suffix == ".png")
+    window = digest.digest_window("week", now=NOW, tz="Asia/Shanghai")
+    with db.read() as s:
+        vol = queries.volume_summary(s, watch_id=watch.id, start=window.start, end=window.end)
+        every = list(queries.iter_mentions(s, watch_id=watch.id, start=window.start, end=window.end))
+        senti = queries.sentiment_summary(s, watch_id=watch.id, start=window.start, end=window.end)
+    page = (tmp_path / "acme" / "week-2026-W11" / "digest.html").read_text(encoding="utf-8")
+    assert f"<b>{vol.total:,}</b>" in page
+    assert digest.pct(senti.share(NEGATIVE)) in page
+    rows = list(
+        csv.reader(io.StringIO((tmp_path / "acme" / "week-2026-W11" / "mentions.csv").read_text("utf-8-sig")))
+    )
+    assert rows[0] == list(digest.CSV_FIELDS) and len(rows) - 1 == len(every)
+    assert {r[1] for r in rows[1:]} == {"", "星巢", "酷豆"}
+
+
+def test_html_is_self_contained_and_escapes_hostile_posts(
+    filled: tuple[Database, repos.WatchInfo], tmp_path: Path
+) -> None:
+    db, _ = filled
+    run_digest(
+        db, settings(), Secrets({}), workspace="acme", period="week", now=NOW, out_dir=tmp_path, send=False
+    )
+    page = (tmp_path / "acme" / "week-2026-W11" / "digest.html").read_text(encoding="utf-8")
+    assert "<script" not in page.lower() and "onerror=" not in page.replace(
+        "onerror=alert", ""
+    )  # only escaped
+    assert "&lt;script&gt;alert(1)&lt;/script&gt; 鹿角 &amp; &quot;quotes&quot; &lt;img src=x" in page
+    assert 'href="https://m.weibo.cn/status/p0"' in page and 'href="https://m.weibo.cn/status/p2"' not in page
+    assert "javascript:" not in page.lower()
+    # No external resource: every src is a data: URL, no <link>, CSP forbids everything else.
+    assert all(src.startswith("data:image/png;base64,") for src in re.findall(r'src="([^"]*)"', page))
+    assert "<link" not in page and "default-src 'none'" in page
+    assert "提及量激增 &lt;b&gt;" in page  # an alert title is text too
+    assert 'href="https://m.weibo.cn/status/p345"' in page  # the alert links to its post
+    assert not re.search(r"<img src=x", page)
+
+
+def test_csv_neutralises_formulas(filled: tuple[Database, repos.WatchInfo], tmp_path: Path) -> None:
+    db, _ = filled
+    run_digest(
+        db, settings(), Secrets({}), workspace="acme", period="week", now=NOW, out_dir=tmp_path, send=False
+    )
+    text = (tmp_path / "acme" / "week-2026-W11" / "mentions.csv").read_bytes()
+    assert text.startswith(b"\xef\xbb\xbf")
+    rows = list(csv.reader(io.StringIO(text.decode("utf-8-sig"))))
+    cells = [r[-1] for r in rows[1:]]
+    (formula,) = [c for c in cells if "HYPERLINK" in c]
+    assert formula.startswith("'=")
+    assert not any(c.startswith(("=", "+", "-", "@")) for r in rows[1:] for c in r)
+    assert (
+        digest.csv_cell("-1+2") == "'-1+2"
+        and digest.csv_cell("鹿角") == "鹿角"
+        and digest.csv_cell(None) == ""
+    )
+
+
+def test_digest_is_enqueued_once_with_deliveries_and_a_notice_with_attachments(
+    filled: tuple[Database, repos.WatchInfo], tmp_path: Path
+) -> None:
+    db, _ = filled
+    secrets = Secrets({"KOLWATCH_BOT_TOKEN": "42:TEST"})
+    first = run_digest(db, settings(), secrets, workspace="acme", period="day", now=NOW, out_dir=tmp_path)
+    again = run_digest(
+        db,
+        settings(),
+        secrets,
+        workspace="acme",
+        period="day",
+        now=NOW + timedelta(hours=3),
+        out_dir=tmp_path,
+    )
+    assert sorted(first) == sorted(again)
+    with db.read() as s:
+        alerts = s.exec(select(AlertRow).where(AlertRow.kind == "digest")).all()
+        assert len(alerts) == 1
+        (alert,) = alerts
+        targets = sorted(
+            (d.channel, d.target) for d in s.exec(select(DeliveryRow).where(DeliveryRow.alert_id == alert.id))
+        )
+    assert alert.key == "digest:day:2026-03-09" and alert.level == 1
+    assert [c for c, _ in targets] == ["console", "telegram"] and ("telegram", "-1001") in targets
+    assert (
+        "提及量" in alert.body and alert.post_urls and all(u.startswith("https://") for u in alert.post_urls)
+    )
+    notice = digest.notice_from_alert(alert)
+    kinds = [(a.name, a.mime) for a in notice.attachments]
+    assert kinds[:3] == [
+        ("w1-sentiment.png", "image/png"),
+        ("w1-sov.png", "image/png"),
+        ("w1-volume.png", "image/png"),
+    ]
+    assert ("digest.html", "text/html") in kinds and ("mentions.csv", "text/csv") in kinds
+    assert notice.title == "acme 舆情日报 2026-03-09" and notice.links
+
+
+def test_notice_refuses_non_digest_alerts_and_missing_files(tmp_path: Path) -> None:
+    alert = AlertRow(workspace_id=1, kind="spike", key="k", title="t")
+    with pytest.raises(ValueError):
+        digest.notice_from_alert(alert)
+    gone = AlertRow(
+        workspace_id=1, kind="digest", key="k", title="t", details={"files": [str(tmp_path / "x.png")]}
+    )
+    with pytest.raises(FileNotFoundError):
+        digest.notice_from_alert(gone)
+    odd = tmp_path / "evil.exe"
+    odd.write_bytes(b"MZ")
+    with pytest.raises(ValueError):
+        digest.notice_from_alert(
+            AlertRow(workspace_id=1, kind="digest", key="k", title="t", details={"files": [str(odd)]})
+        )
+
+
+def test_summary_and_text_numbers(filled: tuple[Database, repos.WatchInfo]) -> None:
+    db, watch = filled
+    summary = digest_summary(db, settings(), workspace="acme", period="week", now=NOW)
+    window = digest.digest_window("week", now=NOW, tz="Asia/Shanghai")
+    with db.read() as s:
+        vol = queries.volume_summary(s, watch_id=watch.id, start=window.start, end=window.end)
+    assert summary.watches[0][:2] == ("鹿角", vol.total)
+    text = summarize_digest(db, settings(), workspace="acme", period="week", now=NOW)
+    assert text.startswith("acme 舆情周报 2026-W11") and f"提及量 {vol.total:,}" in text
+    assert "数据源: 2 个" in text
+
+
+def test_unknown_workspace_and_watch(filled: tuple[Database, repos.WatchInfo], tmp_path: Path) -> None:
+    db, _ = filled
+    with pytest.raises(LookupError):
+        run_digest(db, settings(), Secrets({}), workspace="nobody", period="day", now=NOW, out_dir=tmp_path)
+    with pytest.raises(LookupError):
+        run_digest(
+            db,
+            settings(),
+            Secrets({}),
+            workspace="acme",
+            period="day",
+            now=NOW,
+            out_dir=tmp_path,
+            watch="不存在",
+        )
+    with pytest.raises(ValueError):
+        run_digest(db, settings(), Secrets({}), workspace="acme", period="year", now=NOW, out_dir=tmp_path)
+
+
+@pytest.mark.parametrize("name", ["../../etc", "a/b", ".hidden", "", "鹿角 咖啡"])
+def test_directory_names_stay_inside(name: str, tmp_path: Path) -> None:
+    cleaned = safe_dir_name(name)
+    assert "/" not in cleaned and not cleaned.startswith(".") and cleaned
+    assert (tmp_path / cleaned).resolve().parent == tmp_path.resolve()
