@@ -1,0 +1,81 @@
+"""`kolwatch replay --posts FILE.jsonl [--watch NAME [--query Q]] [--db URL]`: backtest alert settings.
+
+Prints every alert that would have fired as JSONL on standard output (created_at in simulated
+time, watch, kind, level, key, title, post_ids, incident); nothing is delivered. A summary line
+goes to standard error; progress is drawn only on a terminal.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from kolwatch.context import settings_from
+from kolwatch.errors import UserError
+from kolwatch.progress import Progress
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "replay", help="feed exported posts through matching, detectors and alert rules (no delivery)"
+    )
+    parser.add_argument("--posts", required=True, help="JSONL in the `kolwatch export` shape ('-' = stdin)")
+    parser.add_argument("--watch", help="replay only this watch of the settings (or name the --query)")
+    parser.add_argument("--query", help="an ad-hoc watch query, e.g. '瑞幸 OR luckin' (needs --watch NAME)")
+    parser.add_argument("--db", help="database URL to replay into (default: a temporary in-memory SQLite)")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from kolwatch.pipeline import default_analyzer
+    from kolwatch.replay import read_records, replay, replay_settings
+    from storage.db import Database, DatabaseError
+
+    settings = replay_settings(settings_from(args), watch=args.watch, query=args.query)
+    try:
+        if args.posts == "-":
+            records = read_records(sys.stdin)
+        else:
+            with open(args.posts, encoding="utf-8") as handle:
+                records = read_records(handle)
+    except FileNotFoundError:
+        raise UserError(f"--posts: no such file {args.posts!r}") from None
+    except UnicodeDecodeError as exc:
+        raise UserError(f"--posts: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    except OSError as exc:
+        raise UserError(f"--posts: cannot read {args.posts!r}: {exc.strerror}") from None
+
+    db = None
+    if args.db:
+        try:
+            db = Database(args.db)
+            db.check()
+            db.create_all()
+        except DatabaseError as exc:
+            raise UserError(str(exc)) from None
+
+    def emit(alert: Any) -> None:
+        sys.stdout.write(json.dumps(alert.to_json(), ensure_ascii=False) + "\n")
+        sys.stdout.flush()
+
+    try:
+        with Progress("replaying", total=len(records)) as progress:
+            summary = replay(
+                records,
+                settings=settings,
+                analyzer=default_analyzer(settings),
+                db=db,
+                on_alert=emit,
+                progress=progress,
+            )
+    finally:
+        if db is not None:
+            db.dispose()
+    print(
+        f"replayed {summary.posts} posts ({summary.stored} new, {summary.mentions} mentions), "
+        f"{summary.job_runs} alert-job runs, {len(summary.alerts)} alerts",
+        file=sys.stderr,
+    )
+    return 0

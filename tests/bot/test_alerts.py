@@ -1,0 +1,623 @@
+"""Alert rules (bot/alerts.py) and the alert job (kolwatch.jobs.run_alert_rules) on a small database."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlmodel import select
+
+from bot import alerts as rules
+from collectors.base import Author, HotEntry, Post
+from kolwatch.errors import SettingsError
+from kolwatch.jobs import alert_config, run_alert_rules, watch_settings
+from kolwatch.matching import MatcherCache
+from kolwatch.pipeline import match_and_count
+from kolwatch.settings import Secrets, Settings, WatchSettings, WorkspaceSettings
+from nlp import trends
+from nlp.types import Analysis
+from storage import repos
+from storage.db import Database
+from storage.models import AlertRow, DeliveryRow, DetectorStateRow, PostRow
+
+T0 = datetime(2026, 3, 2, 0, 0, tzinfo=UTC)  # a Monday, 08:00 in Shanghai
+SETTINGS = rules.RuleSettings()
+
+
+def spike(z: float = 3.5, ratio: float = 3.0, observed: float = 40, expected: float = 12.0, **extra: float):
+    numbers = {"observed": observed, "expected": expected, "z": z, "ratio": ratio, "sigma": 0.5, **extra}
+    return trends.Detection(
+        kind=trends.VOLUME_SPIKE,
+        key="w1",
+        subject="w1",
+        severity=z / 3,
+        bucket_start=T0,
+        numbers=numbers,
+        reason_zh=f"声量激增：本时段 {observed:.0f} 条",
+        reason_en="Volume spike",
+    )
+
+
+def at(hours: float) -> datetime:
+    return T0 + timedelta(hours=hours)
+
+
+# --- decide: dedup, cooldown, escalation --------------------------------------------------
+
+
+def test_first_detection_opens_an_incident_and_alerts() -> None:
+    state, decision = rules.decide(
+        rules.RuleState(),
+        scope="w1",
+        kind="volume_spike",
+        subject="w1",
+        level=trends.Level.BLUE,
+        at=T0,
+        settings=SETTINGS,
+    )
+    assert decision is not None
+    assert decision.previous is None
+    assert decision.key == f"{decision.incident}:L1"
+    assert decision.incident.startswith("w1:volume_spike:") and decision.incident.endswith("20260302T0000Z")
+    assert len(state.incidents) == 1
+
+
+def test_repeats_within_cooldown_are_silent_and_extend_the_incident() -> None:
+    state, first = rules.decide(
+        rules.RuleState(),
+        scope="w1",
+        kind="volume_spike",
+        subject="w1",
+        level=trends.Level.YELLOW,
+        at=T0,
+        settings=SETTINGS,
+    )
+    # Fires every 5 hours for a day: each repeat is within 6 h of the previous one.
+    for h in (5, 10, 15, 20):
+        state, again = rules.decide(
+            state,
+            scope="w1",
+            kind="volume_spike",
+            subject="w1",
+            level=trends.Level.BLUE,
+            at=at(h),
+            settings=SETTINGS,
+        )
+        assert again is None
+    assert state.incidents[0].last == int(at(20).timestamp())
+    # 6 h 5 min after the last detection the incident is over: a new one alerts again.
+    state, later = rules.decide(
+        state,
+        scope="w1",
+        kind="volume_spike",
+        subject="w1",
+        level=trends.Level.BLUE,
+        at=at(26 + 1 / 12),
+        settings=SETTINGS,
+    )
+    assert later is not None and first is not None
+    assert later.incident != first.incident
+
+
+def test_escalation_is_a_new_alert_of_the_same_incident() -> None:
+    state, first = rules.decide(
+        rules.RuleState(),
+        scope="w1",
+        kind="volume_spike",
+        subject="w1",
+        level=trends.Level.BLUE,
+        at=T0,
+        settings=SETTINGS,
+    )
+    state, same = rules.decide(
+        state,
+        scope="w1",
+        kind="volume_spike",
+        subject="w1",
+        level=trends.Level.BLUE,
+        at=at(1),
+        settings=SETTINGS,
+    )
+    state, up = rules.decide(
+        state,
+        scope="w1",
+        kind="volume_spike",
+        subject="w1",
+        level=trends.Level.ORANGE,
+        at=at(2),
+        settings=SETTINGS,
+    )
+    state, down = rules.decide(
+        state,
+        scope="w1",
+        kind="volume_spike",
+        subject="w1",
+        level=trends.Level.YELLOW,
+        at=at(3),
+        settings=SETTINGS,
+    )
+    assert first is not None and same is None and down is None
+    assert up is not None
+    assert up.incident == first.incident
+    assert up.key != first.key and up.key.endswith(":L3")
+    assert up.previous == trends.Level.BLUE
+
+
+def test_incidents_are_separate_per_kind_and_subject() -> None:
+    state = rules.RuleState()
+    keys = set()
+    for kind, subject in (("volume_spike", "w1"), ("emerging_term", "断货"), ("emerging_term", "涨价")):
+        state, decision = rules.decide(
+            state, scope="w1", kind=kind, subject=subject, level=trends.Level.BLUE, at=T0, settings=SETTINGS
+        )
+        assert decision is not None
+        keys.add(decision.key)
+    assert len(keys) == 3 and len(state.incidents) == 3
+
+
+def test_cooldown_is_configurable() -> None:
+    short = rules.RuleSettings(cooldown_hours=1)
+    state, _ = rules.decide(
+        rules.RuleState(), scope="w1", kind="k", subject="s", level=trends.Level.BLUE, at=T0, settings=short
+    )
+    state, again = rules.decide(
+        state, scope="w1", kind="k", subject="s", level=trends.Level.BLUE, at=at(2), settings=short
+    )
+    assert again is not None
+
+
+def test_rule_state_round_trips_and_rejects_malformed_json() -> None:
+    state, _ = rules.decide(
+        rules.RuleState(),
+        scope="w1",
+        kind="emerging_term",
+        subject="「断货」\u200b",
+        level=trends.Level.BLUE,
+        at=T0,
+        settings=SETTINGS,
+    )
+    assert rules.RuleState.from_json(state.to_json()) == state
+    for bad in (
+        {},
+        {"v": 1, "type": "volume", "incidents": []},
+        {"v": 2, "type": "rules", "incidents": []},
+        {"v": 1, "type": "rules", "incidents": {}},
+        {"v": 1, "type": "rules", "incidents": [["k", "s", 1, 2]]},
+        {"v": 1, "type": "rules", "incidents": [["k", "s", 1, 2, 9]]},
+        {"v": 1, "type": "rules", "incidents": [["k", "s", "1", 2, 1]]},
+        {"v": 1, "type": "rules", "incidents": [["k", "s", True, 2, 1]]},
+    ):
+        with pytest.raises(ValueError):
+            rules.RuleState.from_json(bad)
+
+
+def test_naive_time_is_rejected() -> None:
+    with pytest.raises(ValueError, match="timezone-aware"):
+        rules.decide(
+            rules.RuleState(),
+            scope="w1",
+            kind="k",
+            subject="s",
+            level=trends.Level.BLUE,
+            at=datetime(2026, 3, 2),
+            settings=SETTINGS,
+        )
+
+
+# --- 水军 and levels -------------------------------------------------------------------------
+
+
+def test_mostly_copies_is_tagged_and_downgraded() -> None:
+    sock = rules.assess_sockpuppets(100, 30, [rules.Account("小鹿", 1000, 300)] * 3, SETTINGS)
+    assert sock.tagged and sock.copy_share == pytest.approx(0.7)
+    base, level = rules.alert_level(spike(z=4.5), trends.LevelSettings(), sockpuppet=sock)
+    assert base == trends.Level.YELLOW and level == trends.Level.BLUE
+
+
+def test_default_nickname_and_new_accounts_are_tagged() -> None:
+    accounts = [
+        rules.Account("用户5843920145", None, None),
+        rules.Account("bili_39281743", 10, 2),
+        rules.Account("手机用户3920145", None, None),
+        rules.Account("刚注册的", 0, 1),  # new: both counts tiny
+        rules.Account("老用户", 2000, 900),
+    ]
+    sock = rules.assess_sockpuppets(40, 40, accounts, SETTINGS)
+    assert sock.suspicious_accounts == 4 and sock.tagged
+
+
+def test_genuine_spike_is_not_tagged_and_small_ones_never() -> None:
+    genuine = [rules.Account(f"咖啡爱好者{i}", 300 + i, 50) for i in range(30)]
+    assert not rules.assess_sockpuppets(60, 55, genuine, SETTINGS).tagged
+    # Below sockpuppet_min_posts nothing is tagged, however it looks.
+    assert not rules.assess_sockpuppets(5, 1, [rules.Account("用户1234567", 0, 0)], SETTINGS).tagged
+    with pytest.raises(ValueError):
+        rules.assess_sockpuppets(5, 6, [], SETTINGS)
+
+
+def test_kols_raise_the_level_unless_tagged() -> None:
+    kol = rules.KolRef("weibo", "1", "大V", 2_000_000, "头部", 1, 0)
+    assert rules.adjust_level(trends.Level.BLUE, sockpuppet=None, kols=[kol]) == trends.Level.YELLOW
+    assert rules.adjust_level(trends.Level.RED, sockpuppet=None, kols=[kol]) == trends.Level.RED
+    tagged = rules.assess_sockpuppets(100, 10, [], SETTINGS)
+    assert rules.adjust_level(trends.Level.YELLOW, sockpuppet=tagged, kols=[kol]) == trends.Level.BLUE
+    assert rules.adjust_level(trends.Level.BLUE, sockpuppet=tagged, kols=()) == trends.Level.BLUE
+
+
+# --- the alert text --------------------------------------------------------------------------
+
+
+def test_alert_explains_with_the_numbers_and_links_the_posts() -> None:
+    detection = spike(z=5.6, ratio=7.5, observed=150, expected=19.2, neg_share=0.62)
+    _, decision = rules.decide(
+        rules.RuleState(),
+        scope="w7",
+        kind=detection.kind,
+        subject=detection.subject,
+        level=trends.Level.ORANGE,
+        at=T0,
+        settings=SETTINGS,
+    )
+    assert decision is not None
+    posts = [
+        rules.PostRef(
+            11,
+            "weibo",
+            "P11",
+            "https://m.weibo.cn/status/P11",
+            "小鹿",
+            5200,
+            "鹿角咖啡 <b>翻车</b>" * 9,
+            80,
+            "negative",
+        ),
+        rules.PostRef(
+            12, "weibo", "P12", "https://m.weibo.cn/status/P12", "", None, "鹿角咖啡 还行", 3, "neutral"
+        ),
+    ]
+    kols = [rules.KolRef("weibo", "9", "咖啡大V", 1_200_000, "头部", 2, 1)]
+    sock = rules.assess_sockpuppets(150, 40, [], SETTINGS)
+    alert = rules.build_alert(
+        watch=rules.WatchRef(7, 3, "鹿角"),
+        detection=detection,
+        decision=decision,
+        base=trends.Level.ORANGE,
+        bucket_s=3600,
+        created_at=at(1),
+        posts=posts,
+        kols=kols,
+        sockpuppet=sock,
+    )
+    assert alert.workspace_id == 3 and alert.watch_id == 7 and alert.level == 3
+    assert alert.key == decision.key and alert.incident == decision.incident
+    assert "鹿角" in alert.title and "橙色预警 II" in alert.title and "疑似水军" in alert.title
+    body = alert.body
+    for figure in ("150 条", "19.2", "7.5×", "z = 5.6", "62%", "110 条为近似重复", "73%"):
+        assert figure in body, figure
+    assert "咖啡大V（weibo，粉丝 1,200,000，头部，1 条负面）" in body
+    assert "https://m.weibo.cn/status/P11" in body and "匿名" in body
+    assert "2026-03-02 08:00" in body  # the bucket in the workspace's timezone
+    assert alert.post_urls == ("https://m.weibo.cn/status/P11", "https://m.weibo.cn/status/P12")
+    assert alert.post_ids == (11, 12)
+    assert alert.details["posts"][0] == {
+        "platform": "weibo",
+        "post_id": "P11",
+        "url": "https://m.weibo.cn/status/P11",
+    }
+    assert alert.details["kols"][0]["tier"] == "头部"
+    assert alert.details["sockpuppet"]["tagged"] is True
+
+
+def test_sentiment_and_escalation_explanations() -> None:
+    detection = trends.Detection(
+        kind=trends.SENTIMENT_SHIFT,
+        key="w1",
+        subject="w1",
+        severity=1.3,
+        bucket_start=T0,
+        numbers={
+            "neg_share": 0.48,
+            "baseline": 0.12,
+            "rise": 0.36,
+            "cusum": 6.5,
+            "posts": 60.0,
+            "negative_posts": 29.0,
+        },
+        reason_zh="负面情绪上升",
+        reason_en="shift",
+    )
+    decision = rules.Decision(
+        "w1:sentiment_shift:x:y", "w1:sentiment_shift:x:y:L2", trends.Level.YELLOW, trends.Level.BLUE, T0
+    )
+    alert = rules.build_alert(
+        watch=rules.WatchRef(1, 1, "鹿角", "UTC"),
+        detection=detection,
+        decision=decision,
+        base=trends.Level.YELLOW,
+        bucket_s=3600,
+        created_at=at(1),
+    )
+    assert "12% → 48%" in alert.body and "36 个百分点" in alert.body and "29/60" in alert.body
+    assert "升级：蓝色预警 IV → 黄色预警 III" in alert.body
+    assert alert.details["escalated_from"] == 1
+    assert alert.post_urls == () and "代表帖子" not in alert.body
+
+
+# --- the job on a small database ------------------------------------------------------------
+
+
+def _analysis(text: str, label: str) -> Analysis:
+    return Analysis(
+        text=text,
+        lang="zh",
+        tokens=tuple(text.split()),
+        keywords=tuple(text.split()[1:]),
+        hashtags=(),
+        emoticons=(),
+        mentions=(),
+        urls=(),
+        sentiment={"negative": 0.1, "positive": 0.9}.get(label, 0.5),
+        label=label,
+    )
+
+
+def _settings(**alerts: object) -> Settings:
+    return Settings(
+        workspaces=(
+            WorkspaceSettings(
+                name="acme", channels=("console",), watches=(WatchSettings(name="鹿角", query="鹿角咖啡"),)
+            ),
+        ),
+        alerts=dict(alerts),
+    )
+
+
+def _setup(db: Database) -> None:
+    with db.write() as s:
+        repos.sync_config(
+            s,
+            workspaces=[repos.WorkspaceSpec("acme", watches=(repos.WatchSpec("鹿角", "鹿角咖啡"),))],
+            sources=[],
+        )
+
+
+def _store(
+    db: Database, posts: list[tuple[Post, str]], dup_of: dict[tuple[str, str], int] | None = None
+) -> None:
+    with db.write() as s:
+        new = repos.upsert_posts(
+            s,
+            posts=[p for p, _ in posts],
+            analyses=[_analysis(p.text, lab) for p, lab in posts],
+            now=T0,
+            dup_of=dup_of,
+        )
+        match_and_count(s, MatcherCache(), new, workspace_id=None)
+
+
+def _quiet_week(rng: random.Random) -> list[tuple[Post, str]]:
+    out = []
+    for h in range(24 * 7):
+        for i in range(rng.randint(1, 4)):
+            pid = f"q{h}-{i}"
+            who = Author("weibo", f"fan{rng.randint(0, 40)}", f"咖啡粉{i}", followers=rng.randint(50, 3000))
+            out.append(
+                (
+                    Post(
+                        "weibo",
+                        pid,
+                        f"https://m.weibo.cn/status/{pid}",
+                        who,
+                        "鹿角咖啡 拿铁 日常",
+                        at(h + rng.random()),
+                        likes=rng.randint(0, 5),
+                    ),
+                    "neutral",
+                )
+            )
+    return out
+
+
+def _burst(start_h: float, n: int, *, hours: float, kol: bool = False) -> list[tuple[Post, str]]:
+    out = []
+    for i in range(n):
+        pid = f"b{start_h}-{i}"
+        followers = 2_500_000 if kol and i == 0 else 800 + i
+        who = Author(
+            "weibo",
+            f"angry{i}",
+            "咖啡大V" if kol and i == 0 else f"顾客{i}",
+            followers=followers,
+            posts_count=400,
+        )
+        out.append(
+            (
+                Post(
+                    "weibo",
+                    pid,
+                    f"https://m.weibo.cn/status/{pid}",
+                    who,
+                    f"鹿角咖啡 断货 第{i}次",
+                    at(start_h + hours * i / n),
+                    likes=i,
+                ),
+                "negative" if i % 2 else "neutral",
+            )
+        )
+    return out
+
+
+def _after_quiet_week(db: Database) -> int:
+    """One job run over the whole week; max_age is lifted so any detection in it would alert."""
+
+    return run_alert_rules(
+        db, _settings(rules={"max_age_hours": 1000}), Secrets({}), now=at(24 * 7) + timedelta(minutes=12)
+    )
+
+
+def _run_hourly(db: Database, settings: Settings, hours: range, secrets: Secrets | None = None) -> int:
+    total = 0
+    for h in hours:
+        total += run_alert_rules(db, settings, secrets or Secrets({}), now=at(h) + timedelta(minutes=12))
+    return total
+
+
+def test_quiet_week_then_a_burst_is_one_alert_episode(sqlite_db: Database) -> None:
+    _setup(sqlite_db)
+    settings = _settings()
+    _store(sqlite_db, _quiet_week(random.Random(4)))
+    assert _after_quiet_week(sqlite_db) == 0
+    _store(sqlite_db, _burst(24 * 7, 240, hours=3))
+    sent = _run_hourly(sqlite_db, settings, range(24 * 7 + 1, 24 * 7 + 10))
+    with sqlite_db.read() as s:
+        rows = list(s.exec(select(AlertRow).order_by(AlertRow.id)))
+        deliveries = list(s.exec(select(DeliveryRow)))
+    assert sent == len(rows) > 0
+    spikes = [a for a in rows if a.kind == trends.VOLUME_SPIKE]
+    assert spikes, [a.title for a in rows]
+    # One incident, escalations only upward, the first alert within the burst's first hour bucket.
+    assert len({a.incident for a in spikes}) == 1
+    levels = [a.level for a in spikes]
+    assert levels == sorted(set(levels))
+    assert repos.as_utc(spikes[0].created_at) <= at(24 * 7 + 1) + timedelta(minutes=10)
+    # Nothing else in the quiet week, every alert has its evidence and a console delivery.
+    assert all(repos.as_utc(a.created_at) >= at(24 * 7) for a in rows)
+    assert all(a.post_urls and len(a.post_ids) == len(a.post_urls) for a in rows)
+    assert {d.channel for d in deliveries} == {"console"}
+    assert len(deliveries) == len(rows)
+    assert "断货" in {a.title.split("「")[1].split("」")[0] for a in rows if a.kind == trends.EMERGING_TERM}
+
+
+def test_rerunning_the_job_for_the_same_time_adds_nothing(sqlite_db: Database) -> None:
+    _setup(sqlite_db)
+    settings = _settings()
+    _store(sqlite_db, _quiet_week(random.Random(5)) + _burst(24 * 7, 200, hours=1))
+    first = run_alert_rules(sqlite_db, settings, Secrets({}), now=at(24 * 7 + 1.5))
+    again = run_alert_rules(sqlite_db, settings, Secrets({}), now=at(24 * 7 + 1.5))
+    assert again == 0
+    # Detections older than max_age (the backlog of a new watch) teach state but are not sent.
+    assert first >= 1
+    with sqlite_db.read() as s:
+        states = {r.detector for r in s.exec(select(DetectorStateRow))}
+    assert {"cursor", "rules", "volume", "sentiment", "terms"} <= states
+
+
+def test_copy_paste_wave_is_tagged_and_downgraded_in_the_job(sqlite_db: Database) -> None:
+    _setup(sqlite_db)
+    settings = _settings()
+    _store(sqlite_db, _quiet_week(random.Random(6)))
+    assert _after_quiet_week(sqlite_db) == 0
+    # 60 distinct posts in an hour (a real spike after collapsing) carried by 180 pasted copies.
+    wave = _burst(24 * 7, 240, hours=0.9)
+    originals, copies = wave[::4], [w for i, w in enumerate(wave) if i % 4]
+    _store(sqlite_db, originals)
+    with sqlite_db.read() as s:
+        pk = s.exec(select(PostRow.id).where(PostRow.post_id == originals[0][0].post_id)).one()
+    _store(sqlite_db, copies, dup_of={("weibo", p.post_id): pk for p, _ in copies})
+    _run_hourly(sqlite_db, settings, range(24 * 7 + 1, 24 * 7 + 3))
+    with sqlite_db.read() as s:
+        spikes = [a for a in s.exec(select(AlertRow)) if a.kind == trends.VOLUME_SPIKE]
+    assert spikes
+    first = spikes[0]
+    assert "疑似水军" in first.title and "180 条为近似重复" in first.body
+    assert first.details["sockpuppet"]["tagged"] is True
+    assert first.level == first.details["base_level"] - 1
+    # The evidence shows one post per copy cluster, not five copies of the same text.
+    assert len(first.post_ids) == len(set(first.post_ids))
+    assert sum(1 for pid in first.post_ids if pid == pk) <= 1
+
+
+def test_kol_and_hot_list_alerts(sqlite_db: Database) -> None:
+    _setup(sqlite_db)
+    settings = _settings()
+    _store(sqlite_db, _quiet_week(random.Random(7)))
+    assert _after_quiet_week(sqlite_db) == 0
+    _store(sqlite_db, _burst(24 * 7 + 0.1, 3, hours=0.1, kol=True))
+    with sqlite_db.write() as s:
+        repos.store_hot_entries(
+            s,
+            entries=[
+                HotEntry(
+                    "weibo",
+                    "realtime",
+                    30,
+                    "鹿角咖啡断货",
+                    150_000,
+                    "https://s.weibo.com/1",
+                    at(24 * 7 + 0.5),
+                ),
+                HotEntry(
+                    "weibo", "realtime", 4, "鹿角咖啡断货", 900_000, "https://s.weibo.com/1", at(24 * 7 + 1.5)
+                ),
+                HotEntry(
+                    "weibo", "realtime", 2, "别的新闻", 1_900_000, "https://s.weibo.com/2", at(24 * 7 + 1.5)
+                ),
+            ],
+        )
+    _run_hourly(sqlite_db, settings, range(24 * 7 + 1, 24 * 7 + 3))
+    with sqlite_db.read() as s:
+        rows = list(s.exec(select(AlertRow).order_by(AlertRow.id)))
+    kol = [a for a in rows if a.kind == trends.KOL_INVOLVED]
+    assert len(kol) == 1 and kol[0].level == trends.Level.ORANGE  # a 头部 account
+    assert "咖啡大V" in kol[0].body and "2,500,000" in kol[0].body and "头部" in kol[0].body
+    hot = [a for a in rows if a.kind == trends.HOT_LIST]
+    assert [a.level for a in hot] == [trends.Level.ORANGE, trends.Level.RED]  # entered at 30, rose to 4
+    assert len({a.incident for a in hot}) == 1
+    assert all("别的新闻" not in a.title for a in rows)
+
+
+def test_alert_settings_validation() -> None:
+    with pytest.raises(SettingsError, match=r"alerts\.volume\.z"):
+        alert_config(_settings(volume={"z": -1}))
+    with pytest.raises(SettingsError, match=r"alerts\.rules\.cooldown_hours"):
+        alert_config(_settings(rules={"cooldown_hours": 0}))
+    with pytest.raises(SettingsError, match="unknown key"):
+        alert_config(_settings(volum={"z": 3}))
+    config = alert_config(_settings(volume={"z": 3.5, "min_count": 30}, rules={"cooldown_hours": 12}))
+    detector, rule = watch_settings(config, {"volume": {"z": 4.0}, "rules": {"top_posts": 2}})
+    assert detector.volume.z == 4.0 and detector.volume.min_count == 30  # merged per key
+    assert rule.cooldown_hours == 12 and rule.top_posts == 2
+    with pytest.raises(ValueError, match="volume.z"):
+        watch_settings(config, {"volume": {"z": "high"}})
+    with pytest.raises(ValueError, match="rules"):
+        watch_settings(config, {"rules": 3})
+
+
+def test_a_watch_with_bad_settings_is_skipped_not_the_others(
+    sqlite_db: Database, caplog: pytest.LogCaptureFixture
+) -> None:
+    with sqlite_db.write() as s:
+        repos.sync_config(
+            s,
+            workspaces=[
+                repos.WorkspaceSpec(
+                    "acme",
+                    watches=(
+                        repos.WatchSpec("坏", "鹿角咖啡", detector_settings={"volume": {"z": "x"}}),
+                        repos.WatchSpec("好", "鹿角咖啡"),
+                    ),
+                )
+            ],
+            sources=[],
+        )
+    assert run_alert_rules(sqlite_db, _settings(), Secrets({}), now=at(1)) == 0
+    assert "invalid detector settings" in caplog.text
+    with sqlite_db.read() as s:
+        watched = {r.watch_id for r in s.exec(select(DetectorStateRow))}
+    assert len(watched) == 1
+
+
+def test_unreadable_state_restarts_that_detector_loudly(
+    sqlite_db: Database, caplog: pytest.LogCaptureFixture
+) -> None:
+    _setup(sqlite_db)
+    with sqlite_db.write() as s:
+        watch = repos.active_watches(s)[0]
+        repos.put_detector_state(
+            s, watch_id=watch.id, detector="rules", state={"v": 1, "type": "rules", "incidents": "x"}, now=T0
+        )
+    run_alert_rules(sqlite_db, _settings(), Secrets({}), now=at(1))
+    assert "state unreadable" in caplog.text
+    with sqlite_db.read() as s:
+        assert repos.get_detector_state(s, watch_id=watch.id, detector="rules") == rules.RuleState().to_json()
