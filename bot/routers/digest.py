@@ -1,0 +1,103 @@
+"""/digest [day|week]: the digest of the last 24 hours or 7 days, built on demand with
+bot/digest.py (data -> charts -> text + HTML + CSV) and sent here: text, the charts as photos,
+the HTML report and the CSV as documents. Nothing is stored: the scheduled digest job owns the
+stored, delivered-once digests.
+
+Building renders matplotlib charts, so it runs in a worker thread together with its queries.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from aiogram import Bot, Router
+from aiogram.filters import Command
+from aiogram.types import BufferedInputFile, InputMediaPhoto, LinkPreviewOptions, Message
+from sqlmodel import Session
+
+from bot import digest, render
+from bot.filters import KnownChat
+from bot.middlewares import EXPENSIVE
+from bot.notifiers.base import Attachment, Notice
+from bot.notifiers.telegram import render_parts
+from bot.routers.common import command_args, read, require_access
+from storage.bot_repo import BotRepoError, ChatAccess
+from storage.db import Database
+
+PERIODS = {"day": "day", "日报": "day", "24h": "day", "week": "week", "周报": "week", "7d": "week"}
+MIME = {".png": "image/png", ".html": "text/html", ".csv": "text/csv"}
+
+
+def _build(session: Session, *, workspace_id: int, period: str, tz: str, watch: str | None) -> Notice:
+    now = datetime.now(UTC)
+    window = digest.digest_window(period, now=now, tz=tz)
+    try:
+        data = digest.collect_digest(
+            session, workspace_id=workspace_id, window=window, watch=watch, generated_at=now
+        )
+    except LookupError as exc:
+        raise BotRepoError(f"没有这个监测 {exc}") from None
+    rendered = digest.render_digest(session, data)
+    attachments = [
+        Attachment(name, MIME[name[name.rfind(".") :]], content) for name, content in rendered.files().items()
+    ]
+    attachments.sort(key=lambda a: (not a.is_image, a.name))
+    return Notice(
+        title=rendered.title,
+        body_lines=rendered.lines,
+        level="info",
+        links=rendered.links,
+        attachments=tuple(attachments),
+    )
+
+
+def _file(att: Attachment) -> BufferedInputFile:
+    return BufferedInputFile(bytes(att.data), filename=att.name)
+
+
+async def send_notice(bot: Bot, chat_id: int, notice: Notice) -> None:
+    """Every part of the notice (bot.notifiers.telegram.render_parts decides the split), in order."""
+
+    for part in render_parts(notice):
+        if part.kind == "message":
+            await bot.send_message(
+                chat_id, part.text, link_preview_options=LinkPreviewOptions(is_disabled=True)
+            )
+        elif part.kind == "photo":
+            await bot.send_photo(
+                chat_id, _file(part.attachments[0]), caption=render.escape(part.attachments[0].name)
+            )
+        elif part.kind == "media_group":
+            await bot.send_media_group(
+                chat_id,
+                [
+                    InputMediaPhoto(media=_file(a), caption=render.escape(a.name), parse_mode="HTML")
+                    for a in part.attachments
+                ],
+            )
+        elif part.kind == "document":
+            att = part.attachments[0]
+            await bot.send_document(chat_id, _file(att), caption=render.escape(att.name))
+        else:
+            raise ValueError(f"unknown Telegram part {part.kind!r}")
+
+
+def make_router() -> Router:
+    router = Router(name="digest")
+    router.message.filter(KnownChat())
+
+    @router.message(Command("digest"), flags={EXPENSIVE: True})
+    async def cmd_digest(message: Message, access: ChatAccess | None, db: Database, bot: Bot) -> None:
+        acc = require_access(access)
+        words = command_args(message).split()
+        period = PERIODS.get(words[0].lower() if words else "day")
+        if period is None or len(words) > 2:
+            raise BotRepoError("用法 usage: /digest [day|week] [监测 watch]")
+        watch = words[1] if len(words) > 1 else None
+        await bot.send_chat_action(acc.chat_id, "upload_document")
+        notice = await read(
+            db, _build, workspace_id=acc.workspace_id, period=period, tz=acc.timezone, watch=watch
+        )
+        await send_notice(bot, message.chat.id, notice)
+
+    return router

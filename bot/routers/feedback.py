@@ -1,0 +1,120 @@
+"""Feedback buttons under every post the bot shows, and /feedback (how to use them).
+
+`fb:<post>` asks for the right label (three buttons `fl:<post>:<label>`); the choice is stored as
+a SentimentFeedbackRow (training data for the next retrain). `ig:<post>` ignores the post's author
+in this workspace (lists hide them). Every id is checked against the caller's workspace: a post no
+watch of the workspace mentioned reads as "not found", whatever the button says.
+"""
+
+from __future__ import annotations
+
+from aiogram import F, Router
+from aiogram.filters import Command
+from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
+
+from bot import render
+from bot.filters import KnownChat
+from bot.routers.common import LABEL_ICON, LABEL_ZH, read, require_access, write
+from storage import bot_repo
+from storage.bot_repo import ChatAccess
+from storage.db import Database
+
+HELP = (
+    "每条帖子下方有两个按钮 Every post the bot shows has two buttons:\n"
+    "• 情感有误 wrong: 选择正确的情感，用于改进模型 pick the right sentiment; it trains the next model\n"
+    "• 忽略作者 ignore: 以后的列表不再显示该作者 hide this author from lists in this workspace"
+)
+
+
+def _post_id(data: str, prefix: str) -> int:
+    (value,) = render.unpack_callback(data, prefix, 1)
+    number = int(value)
+    if number < 1:
+        raise ValueError("post id out of range")
+    return number
+
+
+def label_keyboard(post_pk: int) -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup(
+        inline_keyboard=[
+            [
+                InlineKeyboardButton(
+                    text=f"{LABEL_ICON[label]} {LABEL_ZH[label]} {label}",
+                    callback_data=render.pack_callback("fl", post_pk, label),
+                )
+                for label in bot_repo.FEEDBACK_LABELS
+            ]
+        ]
+    )
+
+
+def make_router() -> Router:
+    router = Router(name="feedback")
+    router.message.filter(KnownChat())
+    router.callback_query.filter(KnownChat())
+
+    @router.message(Command("feedback"))
+    async def cmd_feedback(message: Message) -> None:
+        await message.answer(render.escape(HELP))
+
+    @router.callback_query(F.data.startswith("fb:"))
+    async def on_wrong(query: CallbackQuery, access: ChatAccess | None, db: Database) -> None:
+        acc = require_access(access)
+        try:
+            post_pk = _post_id(query.data or "", "fb")
+        except ValueError:
+            await query.answer("按钮已失效 this button is no longer valid", show_alert=True)
+            return
+        post = await read(db, bot_repo.visible_post, workspace_id=acc.workspace_id, post_pk=post_pk)
+        text = (
+            f"帖子 post {render.code(f'{post.platform}:{post.post_id}')} "
+            f"({render.escape(post.author_name)}) "
+            f"当前 now {render.escape(LABEL_ZH.get(post.label, post.label))}."
+            f"\n{render.escape('正确的情感是？ What is the right sentiment?')}"
+        )
+        if isinstance(query.message, Message):
+            await query.message.answer(text, reply_markup=label_keyboard(post_pk))
+        await query.answer()
+
+    @router.callback_query(F.data.startswith("fl:"))
+    async def on_label(query: CallbackQuery, access: ChatAccess | None, db: Database) -> None:
+        acc = require_access(access)
+        try:
+            value, label = render.unpack_callback(query.data or "", "fl", 2)
+            post_pk = int(value)
+        except ValueError:
+            await query.answer("按钮已失效 this button is no longer valid", show_alert=True)
+            return
+        post = await write(
+            db,
+            bot_repo.add_feedback,
+            workspace_id=acc.workspace_id,
+            post_pk=post_pk,
+            user_id=query.from_user.id,
+            label=label,
+        )
+        done = (
+            f"✅ 已记录 recorded: {render.code(f'{post.platform}:{post.post_id}')} → "
+            f"{render.escape(LABEL_ZH[label] + ' ' + label)}"
+        )
+        if isinstance(query.message, Message):
+            await query.message.edit_text(done)
+        await query.answer("谢谢 thanks")
+
+    @router.callback_query(F.data.startswith("ig:"))
+    async def on_ignore(query: CallbackQuery, access: ChatAccess | None, db: Database) -> None:
+        acc = require_access(access)
+        try:
+            post_pk = _post_id(query.data or "", "ig")
+        except ValueError:
+            await query.answer("按钮已失效 this button is no longer valid", show_alert=True)
+            return
+        post = await write(db, bot_repo.ignore_author, workspace_id=acc.workspace_id, post_pk=post_pk)
+        await query.answer(f"已忽略作者 ignored: {post.author_name}"[:200])
+        if isinstance(query.message, Message):
+            await query.message.answer(
+                f"🙈 {render.bold(post.author_name)} "
+                + render.escape("以后不再出现在列表中 will be hidden from lists in this workspace.")
+            )
+
+    return router
