@@ -978,15 +978,59 @@ def _computations(session: Session, watch_id: int, before: datetime | None = Non
     return as_utc(value) if value is not None else None
 
 
-def _scores_at(session: Session, watch_id: int, at: datetime) -> list[tuple[KolScoreRow, AuthorRow]]:
+@dataclass(frozen=True)
+class _Light:
+    author_pk: int
+    score: float
+    platform: str
+    author_id: str
+    name: str
+
+
+def _light_scores(session: Session, watch_id: int, at: datetime) -> list[_Light]:
+    """(author, score) of one computation as plain tuples: thousands of rows without ORM objects."""
+
+    rows = session.exec(
+        select(
+            KolScoreRow.author_pk, KolScoreRow.score, AuthorRow.platform, AuthorRow.author_id, AuthorRow.name
+        )
+        .join(AuthorRow, col(AuthorRow.id) == col(KolScoreRow.author_pk))
+        .where(KolScoreRow.watch_id == watch_id, KolScoreRow.computed_at == at)
+    ).all()
     return [
-        (s, a)
-        for s, a in session.exec(
-            select(KolScoreRow, AuthorRow)
-            .join(AuthorRow, col(AuthorRow.id) == col(KolScoreRow.author_pk))
-            .where(KolScoreRow.watch_id == watch_id, KolScoreRow.computed_at == at)
-        ).all()
+        _Light(int(pk), float(score), platform, author_id, name)
+        for pk, score, platform, author_id, name in rows
     ]
+
+
+def _prev_scores(session: Session, watch_id: int, at: datetime | None) -> dict[int, float]:
+    if at is None:
+        return {}
+    rows = session.exec(
+        select(KolScoreRow.author_pk, KolScoreRow.score).where(
+            KolScoreRow.watch_id == watch_id, KolScoreRow.computed_at == at
+        )
+    ).all()
+    return {int(pk): float(score) for pk, score in rows}
+
+
+def _entries(
+    session: Session, watch_id: int, at: datetime, author_pks: Sequence[int], previous: dict[int, float]
+) -> dict[int, KolEntry]:
+    """Full entries (components, reasons, author details) for the few authors a view shows."""
+
+    if not author_pks:
+        return {}
+    rows = session.exec(
+        select(KolScoreRow, AuthorRow)
+        .join(AuthorRow, col(AuthorRow.id) == col(KolScoreRow.author_pk))
+        .where(
+            KolScoreRow.watch_id == watch_id,
+            KolScoreRow.computed_at == at,
+            col(KolScoreRow.author_pk).in_(list(dict.fromkeys(author_pks))),
+        )
+    ).all()
+    return {a.id or 0: _kol_entry(sc, a, previous.get(a.id or 0)) for sc, a in rows}
 
 
 def _kol_entry(s: KolScoreRow, a: AuthorRow, previous: float | None) -> KolEntry:
@@ -1037,25 +1081,26 @@ def kol_board(
     if latest is None:
         return KolBoard(watch_id, None, None, (), (), ())
     previous_at = _computations(session, watch_id, before=latest)
-    current = _scores_at(session, watch_id, latest)
-    before: dict[int, float] = {}
-    if previous_at is not None:
-        before = {s.author_pk: s.score for s, _ in _scores_at(session, watch_id, previous_at)}
-    entries = [_kol_entry(s, a, before.get(s.author_pk)) for s, a in current]
+    current = _light_scores(session, watch_id, latest)
     if platform is not None:
-        entries = [e for e in entries if e.platform == platform]
-    ranked = sorted(entries, key=lambda e: (-e.score, e.platform, e.author_id))
-    rising: list[KolEntry] = []
+        current = [c for c in current if c.platform == platform]
+    before = _prev_scores(session, watch_id, previous_at)
+    ranked = sorted(current, key=lambda c: (-c.score, c.platform, c.author_id))
+    rising: list[_Light] = []
     if previous_at is not None:
-        gains = [(e.score - (e.previous_score or 0.0), e) for e in entries]
-        rising = [
-            e for g, e in sorted(gains, key=lambda ge: (-ge[0], ge[1].author_id)) if g >= rising_min_delta
-        ]
+        gains = sorted(
+            ((c.score - before.get(c.author_pk, 0.0), c) for c in current),
+            key=lambda gc: (-gc[0], gc[1].author_id),
+        )
+        rising = [c for g, c in gains[:top] if g >= rising_min_delta]
     pool = ranked[: max(top * 5, 50)]  # the influential ones; a turn of a nobody is no digest item
+    detail = _entries(
+        session, watch_id, latest, [c.author_pk for c in (*ranked[:top], *rising, *pool)], before
+    )
     turns = _sentiment_turns(
         session,
         watch_id=watch_id,
-        kols=pool,
+        kols=[detail[c.author_pk] for c in pool],
         now=_aware(now, "now") if now is not None else latest,
         days=sentiment_days,
         below=negative_below,
@@ -1065,8 +1110,8 @@ def kol_board(
         watch_id=watch_id,
         computed_at=latest,
         previous_computed_at=previous_at,
-        top=tuple(ranked[:top]),
-        rising=tuple(rising[:top]),
+        top=tuple(detail[c.author_pk] for c in ranked[:top]),
+        rising=tuple(detail[c.author_pk] for c in rising),
         turned_negative=turns,
     )
 
@@ -1134,43 +1179,32 @@ def author_score(
     latest = _computations(session, watch_id)
     if latest is None:
         return None
-    current = _scores_at(session, watch_id, latest)
-    if platform is not None:
-        current = [(s, a) for s, a in current if a.platform == platform]
+    everyone = _light_scores(session, watch_id, latest)
+    current = everyone if platform is None else [c for c in everyone if c.platform == platform]
     folded = query.casefold()
     found = None
     for test in (
-        lambda a: a.author_id == query,
-        lambda a: a.name.casefold() == folded,
-        lambda a: bool(a.name) and folded in a.name.casefold(),
+        lambda c: c.author_id == query,
+        lambda c: c.name.casefold() == folded,
+        lambda c: bool(c.name) and folded in c.name.casefold(),
     ):
-        hits = [(s, a) for s, a in current if test(a)]
+        hits = [c for c in current if test(c)]
         if hits:
-            found = max(hits, key=lambda sa: (sa[0].score, -(sa[1].id or 0)))
+            found = max(hits, key=lambda c: (c.score, -c.author_pk))
             break
     if found is None:
         return None
-    score, who = found
-    previous_at = _computations(session, watch_id, before=latest)
-    previous = None
-    if previous_at is not None:
-        previous = session.exec(
-            select(KolScoreRow.score).where(
-                KolScoreRow.watch_id == watch_id,
-                KolScoreRow.computed_at == previous_at,
-                KolScoreRow.author_pk == who.id,
-            )
-        ).first()
-    all_scores = sorted((s.score for s, _ in _scores_at(session, watch_id, latest)), reverse=True)
+    previous = _prev_scores(session, watch_id, _computations(session, watch_id, before=latest))
+    entry = _entries(session, watch_id, latest, [found.author_pk], previous)[found.author_pk]
     history = session.exec(
         select(KolScoreRow.computed_at, KolScoreRow.score)
-        .where(KolScoreRow.watch_id == watch_id, KolScoreRow.author_pk == who.id)
+        .where(KolScoreRow.watch_id == watch_id, KolScoreRow.author_pk == found.author_pk)
         .order_by(col(KolScoreRow.computed_at).desc())
         .limit(30)
     ).all()
     return AuthorScore(
-        latest=_kol_entry(score, who, None if previous is None else float(previous[0])),
-        rank=1 + sum(1 for v in all_scores if v > score.score),
-        ranked=len(all_scores),
+        latest=entry,
+        rank=1 + sum(1 for c in everyone if c.score > found.score),
+        ranked=len(everyone),
         history=tuple((as_utc(at), float(v)) for at, v in reversed(history)),
     )
