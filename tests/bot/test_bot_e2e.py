@@ -36,7 +36,6 @@ from storage.models import (
     KolScoreRow,
     PostRow,
     SentimentFeedbackRow,
-    SourceRow,
     WatchRow,
     WorkspaceChatRow,
 )
