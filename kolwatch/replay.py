@@ -7,8 +7,11 @@ analyze (a stored sentiment/label is reused when present), store like collected 
 alert job (kolwatch.jobs.run_alert_rules) runs with `now` = that hour and no delivery targets.
 Each alert is reported with its simulated created_at (the end of the bucket that fired it).
 
-Posts arrive exactly at their created_at in a replay, so the job's settle delay is set to zero.
-The database is a temporary in-memory SQLite unless the caller passes one.
+Posts arrive exactly at their created_at in a replay, so the job's settle delay is set to zero,
+and its max_age (which keeps a service catching up after downtime from sending stale alerts) is
+lifted: a replay reports every alert at its own simulated time, so how often the job runs in
+simulated time (`job_every_s`) changes the speed of a replay, not its output. The database is a
+temporary in-memory SQLite unless the caller passes one.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from storage.db import Database
 Analyzer = Callable[[Sequence[str]], list[Analysis]]
 
 HOUR = 3600
+REPLAY_MAX_AGE_HOURS = 24 * 3660  # ten years: nothing in a replay is "stale"
 MAX_TEXT = 100_000  # characters; a longer "post" is a broken export, not a post
 REPLAY_WORKSPACE = "replay"
 
@@ -212,7 +216,11 @@ def replay_settings(settings: Settings, *, watch: str | None = None, query: str 
     if not any(ws.watches for ws in workspaces):
         raise UserError("no watches to replay: add watches to settings or pass --watch NAME --query Q")
     alerts = dict(settings.alerts)
-    alerts["rules"] = {**dict(alerts.get("rules", {})), "settle_minutes": 0}
+    alerts["rules"] = {
+        **dict(alerts.get("rules", {})),
+        "settle_minutes": 0,
+        "max_age_hours": REPLAY_MAX_AGE_HOURS,
+    }
     return settings.model_copy(update={"workspaces": workspaces, "sources": (), "alerts": alerts})
 
 
@@ -255,14 +263,13 @@ def replay(
     analyzer: Analyzer,
     db: Database | None = None,
     on_alert: Callable[[ReplayAlert], None] | None = None,
-    job_every_s: int = HOUR,
+    job_every_s: int = 6 * HOUR,
     progress: Progress | None = None,
 ) -> ReplaySummary:
     """Feed `records` (ordered by created_at) through store -> match -> counters -> alert job.
 
-    `settings` should come from `replay_settings`. The alert job runs every `job_every_s` of
-    simulated time (at most `[alerts.rules] max_age_hours`, or older detections are not reported)
-    and once after the last post.
+    `settings` should come from `replay_settings`. Posts are stored in batches of `job_every_s`
+    of simulated time, each followed by a run of the alert job; a last run closes the last hour.
     """
 
     from kolwatch.jobs import run_alert_rules
