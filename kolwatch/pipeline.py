@@ -12,6 +12,7 @@ import asyncio
 import logging
 import os
 import socket
+import threading
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -23,8 +24,10 @@ import httpx
 from collectors import COLLECTORS
 from collectors.base import Collector, CollectorError, Page, RateLimited, SourceSpec, unique_posts
 from collectors.http import make_client
+from kolwatch.errors import SettingsError
 from kolwatch.matching import MatcherCache
 from kolwatch.settings import Secrets, Settings, collector_settings
+from nlp.dedup import NearDuplicateIndex
 from nlp.types import Analysis
 from storage import repos
 from storage.db import Database
@@ -45,15 +48,56 @@ def process_owner() -> str:
 
 
 def default_analyzer(settings: Settings) -> Analyzer:
-    from nlp.analyze import analyze
-    from nlp.sentiment import load_model
+    from nlp.analyze import analyze, resolve_model
+    from nlp.sentiment import ModelFileError
 
-    model = load_model(settings.nlp.sentiment_model or None)
+    try:
+        model = resolve_model(settings.nlp.sentiment_model or None)
+    except (OSError, ModelFileError) as exc:
+        raise SettingsError(
+            f"nlp.sentiment_model: cannot load {settings.nlp.sentiment_model!r}: {exc}"
+        ) from None
 
     def run(texts: Sequence[str]) -> list[Analysis]:
         return analyze(texts, model=model)
 
     return run
+
+
+class DuplicateWindow:
+    """Near-duplicate lookup for new posts against the last two days (MinHash LSH, in memory).
+
+    Seeded from the database on first use and rebuilt every few hours so memory stays bounded;
+    each process has its own, so a copy-paste wave split across two worker processes is collapsed
+    per process (the counters then over-count copies, never lose originals).
+    """
+
+    horizon = timedelta(hours=48)
+    rebuild_every = timedelta(hours=6)
+
+    def __init__(self, threshold: float) -> None:
+        self.threshold = threshold
+        self._lock = threading.Lock()
+        self._index: NearDuplicateIndex | None = None
+        self._built_at: datetime | None = None
+
+    def assign(self, session: Any, new: Sequence[repos.StoredPost], now: datetime) -> dict[int, int]:
+        """post pk -> pk of the earlier post it copies, for the new posts that are copies."""
+
+        with self._lock:
+            if self._index is None or self._built_at is None or now - self._built_at > self.rebuild_every:
+                self._index = NearDuplicateIndex(self.threshold)
+                self._built_at = now
+                known = {s.pk for s in new}
+                for pk, sig in reversed(repos.recent_signatures(session, since=now - self.horizon)):
+                    if pk not in known:
+                        self._index.add(pk, sig)
+            copies: dict[int, int] = {}
+            for stored in new:
+                cluster = self._index.add(stored.pk, stored.analysis.signature)
+                if cluster != stored.pk:
+                    copies[stored.pk] = int(cluster)  # type: ignore[call-overload]
+            return copies
 
 
 @dataclass
@@ -69,12 +113,15 @@ class Pipeline:
     clock: Callable[[], datetime] = utcnow
     owner: str = field(default_factory=process_owner)
     matchers: MatcherCache = field(default_factory=MatcherCache)
+    duplicates: DuplicateWindow | None = None
     _clients: dict[str, httpx.AsyncClient] = field(default_factory=dict)
     _collectors: dict[str, Collector] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.analyzer is None:
             self.analyzer = default_analyzer(self.settings)
+        if self.duplicates is None:
+            self.duplicates = DuplicateWindow(self.settings.nlp.near_duplicate_threshold)
 
     # ------------------------------------------------------------------ collectors
 
@@ -177,11 +224,13 @@ class Pipeline:
         assert self.analyzer is not None
         # jieba and snownlp are CPU-bound: keep them off the event loop (the bot polls on it).
         analyses = await asyncio.to_thread(self.analyzer, [p.text for p in posts]) if posts else []
+        assert self.duplicates is not None
         return await self.db.run(
             _store_page,
             self.db,
             self.settings,
             self.matchers,
+            self.duplicates,
             source=source,
             page=page,
             posts=posts,
@@ -230,6 +279,7 @@ def _store_page(
     db: Database,
     settings: Settings,
     matchers: MatcherCache,
+    duplicates: DuplicateWindow,
     *,
     source: repos.ClaimedSource,
     page: Page,
@@ -244,6 +294,9 @@ def _store_page(
         new = repos.upsert_posts(session, posts=posts, analyses=analyses, now=now, privacy=privacy)
         if page.hot_entries:
             repos.store_hot_entries(session, entries=page.hot_entries)
+        copies = duplicates.assign(session, new, now)
+        if copies:
+            repos.mark_duplicates(session, copies=copies)
         mentions = match_and_count(session, matchers, new, workspace_id=source.workspace_id)
         if not repos.advance_cursor(
             session, source_id=source.id, owner=source.lease_owner, cursor=page.cursor, new_posts=len(new)

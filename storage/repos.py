@@ -739,6 +739,17 @@ def advance_cursor(
     return True
 
 
+def mark_duplicates(session: Session, *, copies: dict[int, int]) -> None:
+    """Record that each post (key) is a near-duplicate of an earlier one (value)."""
+
+    if copies:
+        table = PostRow.__table__  # type: ignore[attr-defined]
+        session.connection().execute(
+            update(table).where(table.c.id == bindparam("b_pk")).values(dup_of=bindparam("b_of")),
+            [{"b_pk": pk, "b_of": of} for pk, of in copies.items()],
+        )
+
+
 def recent_signatures(
     session: Session, *, since: datetime, limit: int = 20000
 ) -> list[tuple[int, list[int]]]:
