@@ -14,7 +14,7 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -109,9 +109,9 @@ class DemoResult:
 
 async def run_demo(out_dir: Path, *, stream: TextIO = sys.stdout, db_url: str | None = None) -> DemoResult:
     from kolwatch.digest_job import run_digest, summarize_digest
+    from kolwatch.outbox import LEVEL_NAMES
     from kolwatch.service import Service, sync_settings
-    from storage import migrate
-    from storage.demo_queries import demo_alerts, post_count
+    from storage import migrate, queries, repos
 
     started = time.monotonic()
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -138,11 +138,28 @@ async def run_demo(out_dir: Path, *, stream: TextIO = sys.stdout, db_url: str | 
         for r in failing:
             print(f"source problem: {r.platform} {r.kind} {r.target}: {r.health} {r.message}", file=stream)
         result = DemoResult()
-        with db.read() as session:
-            result.posts = post_count(session)
-            result.alerts = demo_alerts(session)
         now = datetime.now(UTC)
+        with db.read() as session:
+            result.posts = repos.post_count(session)
+            watch_names = {w.id: w.name for w in repos.active_watches(session)}
+            for ws_name, ws_id in repos.workspace_ids(session).items():
+                items = queries.alerts_between(
+                    session,
+                    workspace_id=ws_id,
+                    start=now - timedelta(days=30),
+                    end=now + timedelta(minutes=1),
+                )
+                for item in reversed(items):
+                    result.alerts.append(
+                        {
+                            "workspace": ws_name,
+                            "watch": watch_names.get(item.watch_id or -1, ""),
+                            "level_name": LEVEL_NAMES.get(item.level, str(item.level)),
+                            "title": item.title,
+                        }
+                    )
         for ws in settings.workspaces:
+            # The demo prints the digest instead of sending it; `kolwatch run` sends it on cron.
             result.digest_files += await asyncio.to_thread(
                 run_digest,
                 db,
@@ -152,6 +169,7 @@ async def run_demo(out_dir: Path, *, stream: TextIO = sys.stdout, db_url: str | 
                 period="week",
                 now=now,
                 out_dir=out_dir,
+                send=False,
             )
         print("\n" + "=" * 72, file=stream)
         print(

@@ -697,6 +697,10 @@ def upsert_posts(
     return new
 
 
+def post_count(session: Session) -> int:
+    return int(session.exec(select(func.count()).select_from(PostRow)).one()[0])
+
+
 def store_hot_entries(session: Session, *, entries: Sequence[HotEntry]) -> int:
     rows = [
         {
