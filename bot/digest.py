@@ -520,6 +520,12 @@ def _watch_section(index: int, wd: WatchDigest, data: DigestData, by_name: dict[
         chart = by_name.get(f"{anchor}-{suffix}.png")
         if chart:
             out.append(_img(chart))
+    if data.window.step == "day":
+        out.append(
+            "<p class=muted>图中每点为一个自然日（"
+            + _e(data.window.tz)
+            + "）；时段不从零点开始时，首尾两点只含部分当日数据。</p>"
+        )
     out.append(f"<h3 id={anchor}-top>热门帖子（按互动：赞 + 2×评论 + 3×转发）</h3>")
     out.append(_posts_table(wd.top_posts, tz))
     out.append(f"<h3 id={anchor}-neg>负面帖子 TOP</h3>")
