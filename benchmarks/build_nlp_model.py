@@ -105,9 +105,8 @@ def calibrate(model: S.SentimentModel, weibo_train: list[tuple[str, str]]) -> S.
                 best = (macro, weight, float(shift))
     assert best is not None
     macro, weight, shift = best
-    print(
-        f"calibrated on Weibo train split: emoticon_weight={weight} bias_shift={shift:+.1f} macro-F1={macro:.3f}"
-    )
+    print(f"calibrated on Weibo train split: emoticon_weight={weight} bias_shift={shift:+.1f}", end=" ")
+    print(f"macro-F1={macro:.3f}")
     bias = model.bias.copy()
     bias[model.classes.index(POSITIVE)] += shift
     tuned = _with(model, emoticon_weight=weight, bias=bias)
