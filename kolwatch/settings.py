@@ -14,12 +14,15 @@ import tomllib
 from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from kolwatch.errors import SettingsError
+
+if TYPE_CHECKING:
+    from scoring.settings import ScoringSettings
 
 ENV_PREFIX = "KOLWATCH__"
 SETTINGS_ENV = "KOLWATCH_SETTINGS"
@@ -75,7 +78,7 @@ class BotSettings(_Section):
 
 class NlpSettings(_Section):
     sentiment_model: str = ""  # path to a model trained by `kolwatch sentiment train`; "" = stock
-    near_duplicate_threshold: float = Field(default=0.8, gt=0, le=1)
+    near_duplicate_threshold: float = Field(default=0.7, gt=0, le=1)  # measured in bench_nlp
 
 
 class DigestSettings(_Section):
@@ -300,10 +303,11 @@ def load_settings(path: str | Path | None = None, environ: Mapping[str, str] | N
 
 
 def validate_plugins(settings: Settings) -> None:
-    """Check the sections owned by plugins against their own models (collectors and sources)."""
+    """Check the sections owned by plugins against their own models (collectors, sources, scoring)."""
 
     from collectors import COLLECTORS  # the explicit registry
 
+    scoring_settings(settings)
     for name, section in settings.collectors.items():
         cls = COLLECTORS.get(name)
         if cls is None:
@@ -326,6 +330,17 @@ def validate_plugins(settings: Settings) -> None:
                 f"{settings.path}: sources[{index}].kind: {source.platform} has no kind {source.kind!r} "
                 f"(known: {', '.join(sorted(cls.kinds))})"
             )
+
+
+def scoring_settings(settings: Settings) -> ScoringSettings:
+    """The `[scoring]` section validated by scoring's own model; SettingsError names the key."""
+
+    from scoring.settings import ScoringSettings
+
+    try:
+        return ScoringSettings.model_validate(settings.scoring)
+    except ValidationError as exc:
+        raise SettingsError(f"{settings.path}: scoring.{_first_error(exc)}") from None
 
 
 def collector_settings(settings: Settings, platform: str) -> Any:

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from kolwatch.commands import analyze, db, digest, export, replay, run, sentiment, sources
+from kolwatch.commands import analyze, db, demo, digest, export, kol, replay, run, sentiment, sources
 
 COMMAND_MODULES: list[ModuleType] = [
+    demo,
     run,
     sources,
     export,
     digest,
+    kol,
     replay,
     db,
     analyze,

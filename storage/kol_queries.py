@@ -1,0 +1,568 @@
+"""KOL scoring's SQL: one watch's ranking inputs (AuthorWindow per author, graph edges), the
+stored rankings (`kol_score` rows) and the per-period claim of the hourly KOL job.
+
+Inputs are read with a fixed number of set-based statements whatever the pool size (no query per
+author): the pool is every author with a brand mention of the watch in the window
+`(now - window_days, now]` (the same half-open window `scoring.indicators` uses), minus authors
+the workspace ignores; then their posts in the window, the last follower snapshot of each UTC
+day, a sample of comments under their posts, reposts between posts of the watch, and @mentions
+in the watch's posts.
+
+What a post says about the watch (`PostFacts.mentions_watch`): True when it has a brand mention
+(mention.competitor == ""), False when it was collected after the watch existed and did not
+match (posts are matched once, at ingestion), None when it predates the watch (never matched).
+Comments (post.kind == "comment") are not the author's posts: they are the comment sample of the
+post they answer.
+
+Stored rankings: one computation writes all its rows with one `computed_at`. `kol_score` has
+columns for the score, tier, authenticity, components, weights and reasons only, so the rest of a
+`KolScore` (raw indicator values, flags, international tier, index, followers at scoring time)
+rides in `components[DETAIL_KEY]` as a JSON object; readers of `components` that look values up
+by weight name (the bot) never see it. Names are not copied there: they come from the author
+row, so pseudonymising an author also hides them in old rankings.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Date, and_, cast, exists, func, insert, or_, select, tuple_
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import aliased
+from sqlalchemy.sql.elements import ColumnElement
+from sqlmodel import Session, col
+
+from collectors.base import Author
+from scoring.types import (
+    AuthorWindow,
+    CommentFacts,
+    FollowerSnapshot,
+    GraphEdge,
+    KolScore,
+    PostFacts,
+)
+from storage.models import (
+    AuthorRow,
+    FollowerSnapshotRow,
+    IgnoredAuthorRow,
+    JobRunRow,
+    KolScoreRow,
+    MentionRow,
+    PostRow,
+    WatchRow,
+)
+from storage.repos import as_utc
+
+BRAND = ""  # mention.competitor of the brand's own mentions
+COMMENT = "comment"
+DETAIL_KEY = "_detail"
+JOB_PREFIX = "kol:"
+_BATCH = 400  # rows per multi-row insert / names per IN list (SQLite's bound-parameter limit)
+# Weibo/Bilibili nicknames: letters, digits, CJK, "_" and "-", up to 30 characters; "@name" ends at
+# the first other character (space, colon of "//@name:", punctuation).
+_AT_NAME = re.compile(r"@([\w\-]{2,30})")
+
+Key = tuple[str, str]
+
+
+@dataclass(frozen=True)
+class KolInputs:
+    """Everything `scoring.kol.rank_kols` needs for one watch, plus the author primary keys."""
+
+    watch_id: int
+    start: datetime  # exclusive
+    end: datetime  # inclusive
+    windows: tuple[AuthorWindow, ...]  # ordered by author primary key
+    author_pks: dict[Key, int]
+    edges: tuple[GraphEdge, ...]  # reposts + @mentions among the watch's posts, weight = count
+
+
+def _require_aware(moment: datetime, what: str) -> datetime:
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise ValueError(f"{what} must be timezone-aware (UTC), got naive {moment.isoformat()}")
+    return as_utc(moment)
+
+
+def _utc_day(session: Session, column: Any) -> ColumnElement[Any]:
+    """The UTC calendar day of a stored UTC datetime, on either database."""
+
+    if session.get_bind().dialect.name == "postgresql":
+        return cast(func.timezone("UTC", column), Date)
+    return func.date(column)  # SQLite stores UTC as 'YYYY-MM-DD HH:MM:SS[.ffffff]' text
+
+
+def _brand_mention(watch_id: int, post: Any) -> Any:
+    return exists().where(
+        MentionRow.post_pk == post.id, MentionRow.watch_id == watch_id, MentionRow.competitor == BRAND
+    )
+
+
+def kol_inputs(
+    session: Session,
+    *,
+    watch_id: int,
+    now: datetime,
+    window_days: int,
+    max_comments: int = 100,
+) -> KolInputs:
+    """Read one watch's KOL pool over `(now - window_days, now]`; raises LookupError for an
+    unknown watch and ValueError for a naive `now` or a non-positive window."""
+
+    end = _require_aware(now, "now")
+    if window_days < 1:
+        raise ValueError(f"window_days must be >= 1, got {window_days}")
+    if max_comments < 0:
+        raise ValueError(f"max_comments must be >= 0, got {max_comments}")
+    start = end - timedelta(days=window_days)
+    watch = session.exec(
+        select(WatchRow.workspace_id, WatchRow.created_at).where(WatchRow.id == watch_id)
+    ).first()
+    if watch is None:
+        raise LookupError(f"no watch with id {watch_id}")
+    workspace_id, watch_created = watch[0], as_utc(watch[1])
+
+    ignored = select(IgnoredAuthorRow.author_pk).where(IgnoredAuthorRow.workspace_id == workspace_id)
+    pool = (
+        select(PostRow.author_pk)
+        .join(MentionRow, col(MentionRow.post_pk) == col(PostRow.id))
+        .where(
+            MentionRow.watch_id == watch_id,
+            MentionRow.competitor == BRAND,
+            MentionRow.created_at > start,
+            MentionRow.created_at <= end,
+            PostRow.kind != COMMENT,
+            col(PostRow.author_pk).not_in(ignored),
+        )
+        .distinct()
+    )
+
+    authors: dict[int, Author] = {}
+    for r in session.exec(
+        select(
+            AuthorRow.id,
+            AuthorRow.platform,
+            AuthorRow.author_id,
+            AuthorRow.name,
+            AuthorRow.url,
+            AuthorRow.followers,
+            AuthorRow.verified,
+            AuthorRow.verified_type,
+            AuthorRow.description,
+            AuthorRow.following,
+            AuthorRow.posts_count,
+        )
+        .where(col(AuthorRow.id).in_(pool))
+        .order_by(AuthorRow.id)
+    ).all():
+        authors[r.id] = Author(
+            platform=r.platform,
+            author_id=r.author_id,
+            name=r.name,
+            url=r.url,
+            followers=r.followers,
+            verified=bool(r.verified),
+            verified_type=r.verified_type,
+            description=r.description,
+            following=r.following,
+            posts_count=r.posts_count,
+        )
+    if not authors:
+        return KolInputs(watch_id, start, end, (), {}, ())
+
+    posts = _posts(session, watch_id, pool, start, end, watch_created)
+    snapshots = _snapshots(session, pool, start, end)
+    comments = _comments(session, pool, start, end, max_comments)
+    edges = _edges(session, watch_id, start, end)
+
+    windows = tuple(
+        AuthorWindow(
+            author=author,
+            posts=tuple(posts.get(pk, ())),
+            follower_history=tuple(snapshots.get(pk, ())),
+            comments=tuple(comments.get(pk, ())),
+        )
+        for pk, author in authors.items()
+    )
+    pks = {(a.platform, a.author_id): pk for pk, a in authors.items()}
+    return KolInputs(watch_id, start, end, windows, pks, edges)
+
+
+def _posts(
+    session: Session, watch_id: int, pool: Any, start: datetime, end: datetime, watch_created: datetime
+) -> dict[int, list[PostFacts]]:
+    # mention is unique per (watch, post), so the outer join adds at most one row per post.
+    mention = aliased(MentionRow)
+    rows = session.exec(
+        select(
+            PostRow.author_pk,
+            PostRow.post_id,
+            PostRow.created_at,
+            PostRow.collected_at,
+            PostRow.likes,
+            PostRow.reposts,
+            PostRow.comments,
+            PostRow.views,
+            PostRow.is_repost,
+            PostRow.sentiment,
+            mention.competitor,
+        )
+        .outerjoin(mention, and_(mention.post_pk == PostRow.id, mention.watch_id == watch_id))
+        .where(
+            col(PostRow.author_pk).in_(pool),
+            PostRow.created_at > start,
+            PostRow.created_at <= end,
+            PostRow.kind != COMMENT,
+        )
+    ).all()
+    out: dict[int, list[PostFacts]] = defaultdict(list)
+    for r in rows:
+        if r.competitor == BRAND:
+            about: bool | None = True
+        elif r.competitor is not None or as_utc(r.collected_at) >= watch_created:
+            about = False
+        else:
+            about = None
+        out[r.author_pk].append(
+            PostFacts(
+                post_id=r.post_id,
+                created_at=as_utc(r.created_at),
+                likes=r.likes,
+                reposts=r.reposts,
+                comments=r.comments,
+                views=r.views,
+                is_repost=bool(r.is_repost),
+                mentions_watch=about,
+                sentiment=r.sentiment,
+            )
+        )
+    return out
+
+
+def _snapshots(
+    session: Session, pool: Any, start: datetime, end: datetime
+) -> dict[int, list[FollowerSnapshot]]:
+    # Snapshots are hourly; the authenticity checks read daily deltas, so only the last snapshot
+    # of each UTC day is loaded (30 rows per author for 30 days instead of up to 720).
+    snap = FollowerSnapshotRow
+    day = _utc_day(session, snap.taken_at)
+    ranked = (
+        select(
+            snap.author_pk,
+            snap.taken_at,
+            snap.followers,
+            func.row_number()
+            .over(partition_by=(snap.author_pk, day), order_by=col(snap.taken_at).desc())
+            .label("rn"),
+        )
+        .where(col(snap.author_pk).in_(pool), snap.taken_at > start, snap.taken_at <= end)
+        .subquery()
+    )
+    out: dict[int, list[FollowerSnapshot]] = defaultdict(list)
+    for author_pk, taken_at, followers in session.exec(
+        select(ranked.c.author_pk, ranked.c.taken_at, ranked.c.followers)
+        .where(ranked.c.rn == 1)
+        .order_by(ranked.c.author_pk, ranked.c.taken_at)
+    ).all():
+        out[author_pk].append(FollowerSnapshot(at=as_utc(taken_at), followers=followers))
+    return out
+
+
+def _comments(
+    session: Session, pool: Any, start: datetime, end: datetime, limit: int
+) -> dict[int, list[CommentFacts]]:
+    if limit == 0:
+        return {}
+    parent = aliased(PostRow)
+    reply = aliased(PostRow)
+    who = aliased(AuthorRow)
+    ranked = (
+        select(
+            parent.author_pk.label("owner"),
+            who.name.label("name"),
+            reply.text.label("text"),
+            who.posts_count.label("posts"),
+            func.row_number()
+            .over(partition_by=parent.author_pk, order_by=(reply.created_at.desc(), reply.id.desc()))
+            .label("rn"),
+        )
+        .select_from(reply)
+        .join(parent, and_(parent.platform == reply.platform, parent.post_id == reply.parent_id))
+        .join(who, who.id == reply.author_pk)
+        .where(
+            reply.kind == COMMENT,
+            parent.kind != COMMENT,
+            parent.author_pk.in_(pool),
+            parent.created_at > start,
+            parent.created_at <= end,
+            # The author answering under their own post is not audience.
+            who.id != parent.author_pk,
+            # A pseudonymised commenter's nickname is blank: it cannot be judged default or not.
+            who.pseudonymised.is_(False),
+        )
+        .subquery()
+    )
+    out: dict[int, list[CommentFacts]] = defaultdict(list)
+    for owner, name, text, posts in session.exec(
+        select(ranked.c.owner, ranked.c.name, ranked.c.text, ranked.c.posts)
+        .where(ranked.c.rn <= limit)
+        .order_by(ranked.c.owner, ranked.c.rn)
+    ).all():
+        out[owner].append(CommentFacts(commenter_name=name or "", text=text or "", commenter_posts=posts))
+    return out
+
+
+def _edges(session: Session, watch_id: int, start: datetime, end: datetime) -> tuple[GraphEdge, ...]:
+    weights: dict[tuple[Key, Key], float] = defaultdict(float)
+
+    # Reposts in the window where the repost or its original is a brand mention of the watch.
+    repost = aliased(PostRow)
+    original = aliased(PostRow)
+    src = aliased(AuthorRow)
+    dst = aliased(AuthorRow)
+    for sp, sid, dp, did, n in session.exec(
+        select(src.platform, src.author_id, dst.platform, dst.author_id, func.count())
+        .select_from(repost)
+        .join(original, and_(original.platform == repost.platform, original.post_id == repost.parent_id))
+        .join(src, src.id == repost.author_pk)
+        .join(dst, dst.id == original.author_pk)
+        .where(
+            repost.is_repost.is_(True),
+            repost.created_at > start,
+            repost.created_at <= end,
+            or_(_brand_mention(watch_id, repost), _brand_mention(watch_id, original)),
+        )
+        .group_by(src.platform, src.author_id, dst.platform, dst.author_id)
+    ).all():
+        weights[((sp, sid), (dp, did))] += float(n)
+
+    # @mentions in the watch's brand posts, resolved to stored authors by exact nickname.
+    said: dict[tuple[Key, str, str], int] = defaultdict(int)
+    for platform, author_id, text in session.exec(
+        select(AuthorRow.platform, AuthorRow.author_id, PostRow.text)
+        .join(PostRow, col(PostRow.author_pk) == col(AuthorRow.id))
+        .join(MentionRow, col(MentionRow.post_pk) == col(PostRow.id))
+        .where(
+            MentionRow.watch_id == watch_id,
+            MentionRow.competitor == BRAND,
+            MentionRow.created_at > start,
+            MentionRow.created_at <= end,
+            col(PostRow.text).contains("@"),
+        )
+    ).all():
+        for name in _AT_NAME.findall(text or ""):
+            said[((platform, author_id), platform, name)] += 1
+    if said:
+        resolved = resolve_names(session, {(platform, name) for _, platform, name in said})
+        for (source, platform, name), n in said.items():
+            target = resolved.get((platform, name))
+            if target is not None:
+                weights[(source, target)] += float(n)
+    return tuple(GraphEdge(source=s, target=t, weight=w) for (s, t), w in sorted(weights.items()) if s != t)
+
+
+def resolve_names(session: Session, names: Iterable[tuple[str, str]]) -> dict[tuple[str, str], Key]:
+    """(platform, nickname) -> (platform, author_id) for nicknames held by exactly one stored
+    author; ambiguous or unknown nicknames are left out rather than guessed."""
+
+    wanted = sorted({(p, n) for p, n in names if n})
+    found: dict[tuple[str, str], list[str]] = defaultdict(list)
+    for i in range(0, len(wanted), _BATCH):
+        chunk = wanted[i : i + _BATCH]
+        for platform, name, author_id in session.exec(
+            select(AuthorRow.platform, AuthorRow.name, AuthorRow.author_id).where(
+                tuple_(col(AuthorRow.platform), col(AuthorRow.name)).in_(chunk)
+            )
+        ).all():
+            found[(platform, name)].append(author_id)
+    return {key: (key[0], ids[0]) for key, ids in found.items() if len(ids) == 1}
+
+
+# --------------------------------------------------------------------------- stored rankings
+
+
+def _finite(value: Any) -> Any:
+    """JSON-safe copy: PostgreSQL's JSON rejects NaN and Infinity, so non-finite floats become None."""
+
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, Mapping):
+        return {str(k): _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
+
+
+def store_scores(
+    session: Session,
+    *,
+    watch_id: int,
+    computed_at: datetime,
+    window_days: int,
+    scores: Sequence[KolScore],
+    author_pks: Mapping[Key, int],
+) -> int:
+    """Insert one computation's rows (all with `computed_at`); returns the number written.
+
+    Raises ValueError for a score whose author has no primary key in `author_pks` (a caller bug).
+    """
+
+    at = _require_aware(computed_at, "computed_at")
+    rows: list[dict[str, Any]] = []
+    for s in scores:
+        pk = author_pks.get(s.key)
+        if pk is None:
+            raise ValueError(f"no author row for {s.platform}:{s.author_id}")
+        detail = {
+            "raw": dict(s.raw),
+            "flags": list(s.flags),
+            "tier_intl": s.tier_intl,
+            "followers": s.followers,
+            "index": None if s.index_name is None else {"name": s.index_name, "value": s.index_value},
+        }
+        rows.append(
+            {
+                "watch_id": watch_id,
+                "author_pk": pk,
+                "computed_at": at,
+                "window_days": window_days,
+                "score": float(s.score),
+                "tier": s.tier,
+                "authenticity": float(s.authenticity),
+                "components": _finite({**s.components, DETAIL_KEY: detail}),
+                "weights": _finite(dict(s.weights)),
+                "reasons": list(s.reasons),
+                "method_version": s.method_version,
+            }
+        )
+    for i in range(0, len(rows), _BATCH):
+        session.execute(insert(KolScoreRow), rows[i : i + _BATCH])
+    return len(rows)
+
+
+@dataclass(frozen=True)
+class StoredRanking:
+    """One stored computation of a watch, rebuilt as `KolScore`s (best first)."""
+
+    watch_id: int
+    computed_at: datetime
+    window_days: int
+    scores: tuple[KolScore, ...]
+    author_pks: dict[Key, int]
+
+
+def computations(session: Session, *, watch_id: int, limit: int = 2) -> list[datetime]:
+    """The newest `limit` computation times of the watch, newest first."""
+
+    if limit < 1:
+        raise ValueError("limit must be >= 1")
+    rows = session.exec(
+        select(KolScoreRow.computed_at)
+        .where(KolScoreRow.watch_id == watch_id)
+        .group_by(KolScoreRow.computed_at)
+        .order_by(col(KolScoreRow.computed_at).desc())
+        .limit(limit)
+    ).all()
+    return [as_utc(row[0]) for row in rows]
+
+
+def _as_float_map(value: Any) -> dict[str, float]:
+    if not isinstance(value, Mapping):
+        return {}
+    return {
+        str(k): float(v) for k, v in value.items() if isinstance(v, int | float) and not isinstance(v, bool)
+    }
+
+
+def ranking_at(session: Session, *, watch_id: int, computed_at: datetime) -> StoredRanking:
+    """The computation of the watch at `computed_at` (empty when there is none)."""
+
+    at = _require_aware(computed_at, "computed_at")
+    rows = session.exec(
+        select(KolScoreRow, AuthorRow)
+        .join(AuthorRow, col(AuthorRow.id) == col(KolScoreRow.author_pk))
+        .where(KolScoreRow.watch_id == watch_id, KolScoreRow.computed_at == at)
+    ).all()
+    scores: list[KolScore] = []
+    pks: dict[Key, int] = {}
+    window_days = 0
+    for row, author in rows:
+        window_days = row.window_days
+        components = dict(row.components or {})
+        detail = components.pop(DETAIL_KEY, None)
+        detail = detail if isinstance(detail, Mapping) else {}
+        index = detail.get("index") if isinstance(detail.get("index"), Mapping) else None
+        followers = detail.get("followers", author.followers)
+        scores.append(
+            KolScore(
+                platform=author.platform,
+                author_id=author.author_id,
+                name=author.name,
+                followers=followers if isinstance(followers, int) else None,
+                tier=row.tier,
+                tier_intl=str(detail.get("tier_intl", "")),
+                score=float(row.score),
+                authenticity=float(row.authenticity),
+                reasons=tuple(str(r) for r in row.reasons or ()),
+                components=_as_float_map(components),
+                weights=_as_float_map(row.weights),
+                method_version=row.method_version,
+                raw=_as_float_map(detail.get("raw")),
+                flags=tuple(str(f) for f in detail.get("flags") or ()),
+                index_name=None if index is None else str(index.get("name")),
+                index_value=None if index is None or index.get("value") is None else float(index["value"]),
+            )
+        )
+        pks[(author.platform, author.author_id)] = author.id or 0
+    scores.sort(key=lambda s: (-s.score, -(s.followers or 0), s.platform, s.author_id))
+    return StoredRanking(watch_id, at, window_days, tuple(scores), pks)
+
+
+def latest_rankings(session: Session, *, watch_id: int, count: int = 2) -> list[StoredRanking]:
+    """The newest `count` computations of the watch, newest first (fewer when fewer exist)."""
+
+    return [
+        ranking_at(session, watch_id=watch_id, computed_at=at)
+        for at in computations(session, watch_id=watch_id, limit=count)
+    ]
+
+
+# --------------------------------------------------------------------------- the job's period claim
+
+
+def claim_run(session: Session, *, watch_id: int, period_key: str, now: datetime) -> bool:
+    """Claim this watch's KOL computation for `period_key`; False when another run has it.
+
+    Call inside the transaction that stores the scores: a crash before commit releases the claim,
+    and of two processes racing for one period only one insert succeeds.
+    """
+
+    at = _require_aware(now, "now")
+    table = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    inserted = session.exec(
+        table(JobRunRow)
+        .values(
+            job=f"{JOB_PREFIX}{watch_id}", period_key=period_key, started_at=at, finished_at=at, outcome="ok"
+        )
+        .on_conflict_do_nothing(index_elements=["job", "period_key"])
+        .returning(JobRunRow.__table__.c.id)  # type: ignore[attr-defined]
+    ).first()
+    return inserted is not None
+
+
+def has_run(session: Session, *, watch_id: int, period_key: str) -> bool:
+    """Whether the watch's KOL computation for `period_key` is already stored (a cheap pre-check)."""
+
+    job = f"{JOB_PREFIX}{watch_id}"
+    return (
+        session.exec(
+            select(JobRunRow.id).where(JobRunRow.job == job, JobRunRow.period_key == period_key)
+        ).first()
+        is not None
+    )
