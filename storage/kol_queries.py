@@ -178,7 +178,8 @@ def kol_inputs(
 
     posts = _posts(session, watch_id, pool, start, end, watch_created)
     snapshots = _snapshots(session, pool, start, end)
-    comments = _comments(session, pool, start, end, max_comments)
+    owners = {(authors[pk].platform, p.post_id): pk for pk, facts in posts.items() for p in facts}
+    comments = _comments(session, pool, start, end, max_comments, owners)
     edges = _edges(session, watch_id, start, end)
 
     windows = tuple(
@@ -275,46 +276,64 @@ def _snapshots(
 
 
 def _comments(
-    session: Session, pool: Any, start: datetime, end: datetime, limit: int
+    session: Session, pool: Any, start: datetime, end: datetime, limit: int, owners: Mapping[Key, int]
 ) -> dict[int, list[CommentFacts]]:
-    if limit == 0:
+    """The newest `limit` comments under each author's window posts (`owners`: post key -> author).
+
+    The replies are found by `parent_id IN (the pool's window posts)` and mapped to their owner
+    here, not by joining the parent row: without an index on post.parent_id, SQLite's planner
+    otherwise loops over every post of the platform once per parent post.
+    """
+
+    if limit == 0 or not owners:
         return {}
-    parent = aliased(PostRow)
+    parents = select(PostRow.post_id).where(
+        col(PostRow.author_pk).in_(pool),
+        PostRow.created_at > start,
+        PostRow.created_at <= end,
+        PostRow.kind != COMMENT,
+    )
     reply = aliased(PostRow)
     who = aliased(AuthorRow)
     ranked = (
         select(
-            parent.author_pk.label("owner"),
+            reply.platform.label("platform"),
+            reply.parent_id.label("parent_id"),
+            reply.created_at.label("created_at"),
+            reply.id.label("id"),
+            reply.author_pk.label("commenter"),
             who.name.label("name"),
             reply.text.label("text"),
             who.posts_count.label("posts"),
             func.row_number()
-            .over(partition_by=parent.author_pk, order_by=(reply.created_at.desc(), reply.id.desc()))
+            .over(
+                partition_by=(reply.platform, reply.parent_id),
+                order_by=(reply.created_at.desc(), reply.id.desc()),
+            )
             .label("rn"),
         )
-        .select_from(reply)
-        .join(parent, and_(parent.platform == reply.platform, parent.post_id == reply.parent_id))
         .join(who, who.id == reply.author_pk)
         .where(
             reply.kind == COMMENT,
-            parent.kind != COMMENT,
-            parent.author_pk.in_(pool),
-            parent.created_at > start,
-            parent.created_at <= end,
-            # The author answering under their own post is not audience.
-            who.id != parent.author_pk,
+            reply.parent_id.in_(parents),
             # A pseudonymised commenter's nickname is blank: it cannot be judged default or not.
             who.pseudonymised.is_(False),
         )
         .subquery()
     )
-    out: dict[int, list[CommentFacts]] = defaultdict(list)
-    for owner, name, text, posts in session.exec(
-        select(ranked.c.owner, ranked.c.name, ranked.c.text, ranked.c.posts)
-        .where(ranked.c.rn <= limit)
-        .order_by(ranked.c.owner, ranked.c.rn)
-    ).all():
-        out[owner].append(CommentFacts(commenter_name=name or "", text=text or "", commenter_posts=posts))
+    per_owner: dict[int, list[Any]] = defaultdict(list)
+    for r in session.exec(select(ranked).where(ranked.c.rn <= limit)).all():
+        owner = owners.get((r.platform, r.parent_id))
+        # The author answering under their own post is not audience.
+        if owner is not None and owner != r.commenter:
+            per_owner[owner].append(r)
+    out: dict[int, list[CommentFacts]] = {}
+    for owner, rows in per_owner.items():
+        rows.sort(key=lambda r: (as_utc(r.created_at), r.id), reverse=True)
+        out[owner] = [
+            CommentFacts(commenter_name=r.name or "", text=r.text or "", commenter_posts=r.posts)
+            for r in rows[:limit]
+        ]
     return out
 
 

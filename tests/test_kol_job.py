@@ -126,9 +126,11 @@ def _store(
         repos.add_mentions(session, mentions=mentions)
 
 
-def _snapshots(db: Database, author: Author, series: list[tuple[datetime, int]]) -> None:
+def _snapshots(db: Database, series: list[tuple[Author, datetime, int]]) -> None:
+    """Profile refreshes seen at the given times (each leaves that hour's follower snapshot)."""
+
     with db.write() as session:
-        for at, followers in series:
+        for author, at, followers in series:
             repos.upsert_authors(session, authors=[replace(author, followers=followers)], now=at)
 
 
@@ -155,12 +157,15 @@ def build_world(db: Database) -> World:
 
     # Ten days of daily follower snapshots for the established accounts; the fake one jumps
     # from ~50k to 150k in one day with no content anywhere near the jump.
-    for a in (BIG, MID, TURNCOAT, QUIET):
-        _snapshots(db, a, [(NOW - (10 - i) * day, (a.followers or 0) - (10 - i) * 10) for i in range(10)])
-    _snapshots(db, BIG, [(NOW - day - timedelta(hours=5), 1_000)])  # earlier the same UTC day: not used
-    _snapshots(
-        db, FAKE, [(NOW - (10 - i) * day, 50_000 + 20 * i) for i in range(8)] + [(NOW - 2 * day, 150_000)]
-    )
+    series = [
+        (a, NOW - (10 - i) * day, (a.followers or 0) - (10 - i) * 10)
+        for a in (BIG, MID, TURNCOAT, QUIET)
+        for i in range(10)
+    ]
+    series.append((BIG, NOW - day - timedelta(hours=5), 1_000))  # earlier the same UTC day: not used
+    series += [(FAKE, NOW - (10 - i) * day, 50_000 + 20 * i) for i in range(8)]
+    series.append((FAKE, NOW - 2 * day, 150_000))
+    _snapshots(db, series)
 
     items: list[tuple[Post, float | None, str | None]] = []
     for i in range(4):
