@@ -317,6 +317,7 @@ def build_alert(
     posts: Sequence[PostRef] = (),
     kols: Sequence[KolRef] = (),
     sockpuppet: Sockpuppet | None = None,
+    related: Sequence[Detection] = (),
 ) -> AlertSpec:
     """The stored alert: title, an explanation with the numbers, top posts with links, KOLs."""
 
@@ -329,6 +330,15 @@ def build_alert(
     lines = [detection.reason_zh, "依据：" + explain_numbers(detection, bucket_s)]
     when = detection.bucket_start.astimezone(tz).strftime("%Y-%m-%d %H:%M")
     lines.append(f"时段：{when} 起（{_bucket_label(bucket_s)}，{watch.timezone}）")
+    if related:
+        lines.append(
+            "同时出现："
+            + "、".join(
+                f"「{_subject_label(r)}」（{r.numbers.get('posts', 0):.0f} 条，"
+                f"z = {r.numbers.get('z', 0):.1f}）"
+                for r in related
+            )
+        )
     if decision.previous is not None:
         started = decision.started.astimezone(tz).strftime("%m-%d %H:%M")
         lines.append(f"升级：{decision.previous.label} → {level.label}（同一事件，始于 {started}）")
@@ -384,6 +394,7 @@ def build_alert(
             "suspicious_accounts": sockpuppet.suspicious_accounts,
         },
         "reason_en": detection.reason_en,
+        "related": [r.to_json() for r in related],
     }
     return AlertSpec(
         workspace_id=watch.workspace_id,

@@ -214,6 +214,7 @@ class _Event:
     kols: tuple[rules.KolRef, ...] = ()
     sockpuppet: rules.Sockpuppet | None = None
     subject: str = ""  # the incident's subject when not the detection's own
+    related: tuple[trends.Detection, ...] = ()  # detections grouped into this one (more terms)
 
     @property
     def incident_subject(self) -> str:
@@ -333,6 +334,7 @@ def process_watch(
                 posts=_evidence(event, facts, rule.top_posts),
                 kols=event.kols,
                 sockpuppet=event.sockpuppet,
+                related=event.related,
             )
             alert_id = repos.enqueue_alert(
                 session, alert=alert, targets=targets(session, watch.workspace_id, alert.level)
@@ -491,12 +493,26 @@ def _detect(
             term_state, key, _dt(bucket), total, term_posts, {t: len(a) for t, a in authors.items()}, cfg
         )
         states.set("terms", "1h", term_state)
-        for i, found in enumerate(terms_found):
-            base = trends.level_for(found, cfg.levels)
+        if terms_found:
+            # One topic per watch and hour (7b.2 groups co-occurring bursty terms, GroupBurst-style):
+            # a story brings a handful of new words at once, and each must not be an alert of its own.
+            top = terms_found[0]
+            base = trends.level_for(top, cfg.levels)
             events.append(
-                _Event(bucket + HOUR, order + 2 + i, found, HOUR, base, base, bucket, bucket + HOUR)
+                _Event(
+                    bucket + HOUR,
+                    order + 2,
+                    top,
+                    HOUR,
+                    base,
+                    base,
+                    bucket,
+                    bucket + HOUR,
+                    subject="terms",
+                    related=tuple(terms_found[1:]),
+                )
             )
-        order += 2 + len(terms_found) + 1
+        order += 3
         cursor.next_1h = bucket + HOUR
     return events
 
@@ -538,7 +554,8 @@ def _evidence(event: _Event, facts: Sequence[MentionFact], limit: int) -> list[r
         platform, _, author_id = d.subject.partition(":")
         rows = [f for f in rows if f.platform == platform and f.author_id == author_id]
     elif d.kind == trends.EMERGING_TERM:
-        rows = [f for f in rows if d.subject in f.keywords]
+        wanted = {d.subject, *(r.subject for r in event.related)}
+        rows = [f for f in rows if wanted.intersection(f.keywords)]
     if d.kind == trends.SENTIMENT_SHIFT:
         rows.sort(key=lambda f: (f.label != NEGATIVE, -f.engagement, f.post_pk))
     else:
