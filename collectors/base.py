@@ -24,7 +24,7 @@ from datetime import datetime
 from typing import Any, ClassVar
 
 import httpx
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 JsonDict = dict[str, Any]
 
@@ -187,6 +187,22 @@ class CollectorSettings(BaseModel):
     # Circuit breaker: after this many consecutive failures a source rests for breaker_cooldown_s.
     breaker_threshold: int = Field(default=5, ge=1)
     breaker_cooldown_s: float = Field(default=1800.0, ge=0)
+
+    # Subclasses re-declare defaults (a platform's own politeness) and so lose the Field bounds
+    # above; these validators are inherited by name and keep the bounds for every collector.
+    @field_validator("timeout_s", "rate_per_s")
+    @classmethod
+    def _positive(cls, value: float) -> float:
+        if not value > 0:
+            raise ValueError("must be greater than 0")
+        return value
+
+    @field_validator("burst", "max_pages_per_run", "breaker_threshold")
+    @classmethod
+    def _at_least_one(cls, value: int) -> int:
+        if value < 1:
+            raise ValueError("must be at least 1")
+        return value
 
 
 class Collector(ABC):

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 
 from kolwatch.errors import DatabaseUnavailable
 from kolwatch.settings import Settings, load_settings
+from storage import repos
 from storage.db import Database, DatabaseError
 
 
@@ -39,3 +41,33 @@ def open_database(settings: Settings, *, migrate: bool = True) -> Database:
     except DatabaseError as exc:
         raise DatabaseUnavailable(str(exc)) from None
     return db
+
+
+def sync_settings(db: Database, settings: Settings) -> None:
+    """Workspaces, watches and sources from settings.toml into the database."""
+
+    workspaces = [
+        repos.WorkspaceSpec(
+            name=ws.name,
+            timezone=ws.timezone,
+            chats=ws.chats,
+            admins=ws.admins,
+            watches=tuple(
+                repos.WatchSpec(w.name, w.query, w.competitors, dict(w.detectors)) for w in ws.watches
+            ),
+        )
+        for ws in settings.workspaces
+    ]
+    sources = [
+        repos.SourceSpecRow(s.workspace, s.platform, s.kind, s.target, s.every_s, dict(s.options))
+        for s in settings.sources
+    ]
+    with db.write() as session:
+        repos.sync_config(session, workspaces=workspaces, sources=sources)
+
+
+def privacy_from(settings: Settings) -> repos.Privacy:
+    threshold = settings.database.pseudonymise_below
+    if not threshold:
+        return repos.Privacy()
+    return repos.Privacy(pseudonymise_below=threshold, salt=os.environ.get("KOLWATCH_PSEUDONYM_SALT", ""))

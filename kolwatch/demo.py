@@ -108,9 +108,10 @@ class DemoResult:
 
 
 async def run_demo(out_dir: Path, *, stream: TextIO = sys.stdout, db_url: str | None = None) -> DemoResult:
+    from kolwatch.context import sync_settings
     from kolwatch.digest_job import run_digest, summarize_digest
     from kolwatch.outbox import LEVEL_NAMES
-    from kolwatch.service import Service, sync_settings
+    from kolwatch.service import Service
     from storage import migrate, queries, repos
 
     started = time.monotonic()

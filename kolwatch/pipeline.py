@@ -24,6 +24,7 @@ import httpx
 from collectors import COLLECTORS
 from collectors.base import Collector, CollectorError, Page, RateLimited, SourceSpec, unique_posts
 from collectors.http import make_client
+from kolwatch.context import privacy_from
 from kolwatch.errors import SettingsError
 from kolwatch.matching import MatcherCache
 from kolwatch.settings import Secrets, Settings, collector_settings
@@ -339,13 +340,6 @@ def match_and_count(
     touched = repos.add_mentions(session, mentions=specs)
     repos.recompute_counters(session, touched=touched)
     return len(specs)
-
-
-def privacy_from(settings: Settings) -> repos.Privacy:
-    threshold = settings.database.pseudonymise_below
-    if not threshold:
-        return repos.Privacy()
-    return repos.Privacy(pseudonymise_below=threshold, salt=os.environ.get("KOLWATCH_PSEUDONYM_SALT", ""))
 
 
 def _finish_run(

@@ -25,33 +25,9 @@ from kolwatch.outbox import DrainSummary, OutboxSender
 from kolwatch.pipeline import Analyzer, Pipeline, RunSummary, process_owner
 from kolwatch.scheduler import build_scheduler
 from kolwatch.settings import Secrets, Settings
-from storage import repos
 from storage.db import Database
 
 log = logging.getLogger(__name__)
-
-
-def sync_settings(db: Database, settings: Settings) -> None:
-    """Workspaces, watches and sources from settings.toml into the database."""
-
-    workspaces = [
-        repos.WorkspaceSpec(
-            name=ws.name,
-            timezone=ws.timezone,
-            chats=ws.chats,
-            admins=ws.admins,
-            watches=tuple(
-                repos.WatchSpec(w.name, w.query, w.competitors, dict(w.detectors)) for w in ws.watches
-            ),
-        )
-        for ws in settings.workspaces
-    ]
-    sources = [
-        repos.SourceSpecRow(s.workspace, s.platform, s.kind, s.target, s.every_s, dict(s.options))
-        for s in settings.sources
-    ]
-    with db.write() as session:
-        repos.sync_config(session, workspaces=workspaces, sources=sources)
 
 
 @dataclass

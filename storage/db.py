@@ -19,7 +19,7 @@ from typing import Any, ParamSpec, TypeVar
 
 from sqlalchemy import event, text
 from sqlalchemy.engine import Engine, make_url
-from sqlalchemy.exc import ArgumentError, OperationalError
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
 from sqlalchemy.pool import NullPool, StaticPool
 from sqlmodel import Session, SQLModel, create_engine
 
@@ -61,8 +61,9 @@ def _sqlite_pragmas(immediate: bool) -> Callable[[Engine], None]:
 def make_engine(url: str, *, writer: bool = True) -> Engine:
     try:
         parsed = make_url(url)
-    except ArgumentError as exc:
-        raise DatabaseError(f"invalid database url {url!r}: {exc}") from None
+        parsed.get_dialect()
+    except (ArgumentError, NoSuchModuleError) as exc:
+        raise DatabaseError(f"invalid database url {safe_url(url)!r}: {exc}") from None
     if parsed.get_backend_name() == "sqlite":
         database = parsed.database or ""
         in_memory = database in ("", ":memory:")

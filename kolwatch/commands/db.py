@@ -6,9 +6,8 @@ import argparse
 from datetime import UTC, datetime
 from typing import Any
 
-from kolwatch.context import open_database, settings_from
+from kolwatch.context import open_database, privacy_from, settings_from
 from kolwatch.errors import UserError
-from kolwatch.pipeline import privacy_from
 from kolwatch.settings import parse_duration
 from storage import repos
 

@@ -6,10 +6,12 @@ import argparse
 import asyncio
 import logging
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from kolwatch.context import open_database, settings_from, setup_logging
-from kolwatch.service import OnceSummary, Service, sync_settings
+from kolwatch.context import open_database, settings_from, setup_logging, sync_settings
+
+if TYPE_CHECKING:
+    from kolwatch.service import OnceSummary, Service
 
 log = logging.getLogger("kolwatch")
 
@@ -45,6 +47,8 @@ def run(args: argparse.Namespace) -> int:
     settings = settings_from(args)
     db = open_database(settings)
     sync_settings(db, settings)
+    from kolwatch.service import Service  # imports aiogram: only when the service really starts
+
     service = Service(settings, db)
     if not service.bot_enabled:
         log.info(

@@ -6,8 +6,7 @@ import argparse
 from datetime import UTC, datetime
 from typing import Any
 
-from kolwatch.context import open_database, settings_from
-from kolwatch.service import sync_settings
+from kolwatch.context import open_database, settings_from, sync_settings
 from storage import repos
 
 
