@@ -22,6 +22,7 @@ BENCHMARKS: list[tuple[str, list[str], str]] = [
     ("eval_detectors.py", [], "spike/shift detectors on the real hot-search history"),
     ("eval_replay.py", [], "the same evaluation end to end through kolwatch replay"),
     ("bench_kol.py", [], "KOL ranking: planted fakes precision/recall, 10k vs 100k time"),
+    ("bench_kol_db.py", [], "KOL job, database side: read/rank/store a watch's pool of 1k and 10k authors"),
     ("bench_bot_queries.py", [], "bot query latency on 1,000,000 stored posts"),
 ]
 
