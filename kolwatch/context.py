@@ -21,7 +21,7 @@ def setup_logging(verbose: bool = False) -> None:
     )
     # httpx logs every request at INFO; that is noise for operators (and URLs may carry keys).
     logging.getLogger("httpx").setLevel(logging.WARNING)
-    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    logging.getLogger("apscheduler").setLevel(logging.ERROR)  # "skipped: max instances" is routine
 
 
 def settings_from(args: argparse.Namespace) -> Settings:

@@ -136,7 +136,15 @@ def source_health_alert(
 
 
 def alert_notice(alert: AlertRow) -> Notice:
-    """The channel-neutral message for a stored alert: level, title, explanation, post links."""
+    """The channel-neutral message for a stored alert: level, title, explanation, post links.
+
+    A digest is rendered by bot/digest.py with its charts, HTML report and CSV attached.
+    """
+
+    if alert.kind == "digest":
+        from bot.digest import notice_from_alert
+
+        return notice_from_alert(alert)
 
     # Channels print the notice level themselves; the 预警 level name leads the body.
     lines = [f"{LEVEL_EMOJI.get(alert.level, '')} {LEVEL_NAMES.get(alert.level, str(alert.level))}".strip()]

@@ -185,8 +185,10 @@ class MentionRow(SQLModel, table=True):
     """A post that matched a watch. `created_at` copies the post's time for bucketed queries."""
 
     __tablename__ = "mention"
+    # One row per watch, post and subject: a post naming the brand and a competitor counts for both
+    # in share of voice ("" is the brand itself).
     __table_args__ = (
-        UniqueConstraint("watch_id", "post_pk"),
+        UniqueConstraint("watch_id", "post_pk", "competitor"),
         Index("ix_mention_watch_created", "watch_id", "created_at"),
     )
 

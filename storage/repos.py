@@ -831,7 +831,7 @@ def add_mentions(session: Session, *, mentions: Sequence[MentionSpec]) -> set[tu
         inserted = session.exec(
             _insert(session, MentionRow)
             .values(list(chunk))
-            .on_conflict_do_nothing(index_elements=["watch_id", "post_pk"])
+            .on_conflict_do_nothing(index_elements=["watch_id", "post_pk", "competitor"])
             .returning(MentionRow.__table__.c.watch_id, MentionRow.__table__.c.created_at)  # type: ignore[attr-defined]
         ).all()
         for watch_id, created_at in inserted:

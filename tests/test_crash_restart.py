@@ -30,7 +30,7 @@ lease_s = 2
 alerts_every_s = 3600
 kol_every_s = 3600
 outbox_every_s = 3600
-alerts_dir = "{path.parent / 'alerts'}"
+alerts_dir = "{path.parent / "alerts"}"
 
 [collectors.weibo]
 base_url = "{base_url}"
@@ -86,38 +86,54 @@ def test_sigkill_mid_collection_then_restart_loses_and_doubles_nothing(tmp_path:
         expected = {p["id"] for p in scenario["posts"] if p["platform"] == "weibo" and KEYWORD in p["text"]}
         assert len(expected) > 60, "the scenario should need several pages"
 
-        proc = subprocess.Popen(kolwatch(settings, "run"), cwd=ROOT, env=env,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        deadline = time.monotonic() + 60
-        while count(db_file, "SELECT count(*) FROM post") < 25:
-            assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
-            assert time.monotonic() < deadline, "collection did not start"
-            time.sleep(0.05)
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait(10)
+        log = tmp_path / "run.log"
+        with log.open("wb") as log_file:
+            proc = subprocess.Popen(
+                kolwatch(settings, "run"), cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=log_file
+            )
+            deadline = time.monotonic() + 60
+            while count(db_file, "SELECT count(*) FROM post") < 25:
+                assert proc.poll() is None, log.read_text(errors="replace")
+                assert time.monotonic() < deadline, "collection did not start:\n" + log.read_text(
+                    errors="replace"
+                )
+                time.sleep(0.05)
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait(10)
         stored_at_kill = count(db_file, "SELECT count(*) FROM post")
         assert stored_at_kill < len(expected), "killed too late: the crawl had finished"
 
         server.clear_faults()
         time.sleep(2.5)  # the dead worker's lease expires; nobody else may take it before
-        done = subprocess.run(kolwatch(settings, "run", "--once"), cwd=ROOT, env=env, capture_output=True,
-                              timeout=120)
+        done = subprocess.run(
+            kolwatch(settings, "run", "--once"), cwd=ROOT, env=env, capture_output=True, timeout=120
+        )
         assert done.returncode == 0, done.stderr.decode()
 
         with sqlite3.connect(db_file) as conn:
             stored = {r[0] for r in conn.execute("SELECT post_id FROM post WHERE platform = 'weibo'")}
             assert expected <= stored  # nothing lost
-            rows = conn.execute("SELECT count(*), count(DISTINCT post_pk) FROM mention").fetchone()
+            rows = conn.execute(
+                "SELECT count(*), count(DISTINCT post_pk || ':' || competitor) FROM mention"
+            ).fetchone()
             assert rows[0] == rows[1]  # nothing doubled
-            matched = {r[0] for r in conn.execute(
-                "SELECT p.post_id FROM mention m JOIN post p ON p.id = m.post_pk WHERE m.is_competitor = 0")}
+            matched = {
+                r[0]
+                for r in conn.execute(
+                    "SELECT p.post_id FROM mention m JOIN post p ON p.id = m.post_pk"
+                    " WHERE m.is_competitor = 0"
+                )
+            }
             assert expected <= matched
-            hourly = conn.execute("SELECT coalesce(sum(raw_volume), 0) FROM counter WHERE bucket_s = 3600").fetchone()
+            hourly = conn.execute(
+                "SELECT coalesce(sum(raw_volume), 0) FROM counter WHERE bucket_s = 3600"
+            ).fetchone()
             brand_mentions = conn.execute("SELECT count(*) FROM mention WHERE is_competitor = 0").fetchone()
             assert hourly[0] == brand_mentions[0]  # counters agree with mentions exactly
 
-        again = subprocess.run(kolwatch(settings, "run", "--once"), cwd=ROOT, env=env, capture_output=True,
-                               timeout=120)
+        again = subprocess.run(
+            kolwatch(settings, "run", "--once"), cwd=ROOT, env=env, capture_output=True, timeout=120
+        )
         assert again.returncode == 0, again.stderr.decode()
         assert count(db_file, "SELECT count(*) FROM post") == len(stored)
         assert "new posts: 0" in again.stdout.decode()

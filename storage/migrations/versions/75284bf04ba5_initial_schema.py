@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: 989a3d29324c
+Revision ID: 75284bf04ba5
 Revises: 
-Create Date: 2026-11-25 03:20:25.915460
+Create Date: 2026-11-25 03:47:58.579701
 """
 
 from collections.abc import Sequence
@@ -12,7 +12,7 @@ import sqlmodel
 from alembic import op
 
 
-revision: str = '989a3d29324c'
+revision: str = '75284bf04ba5'
 down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
@@ -291,7 +291,7 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['post_pk'], ['post.id'], ),
     sa.ForeignKeyConstraint(['watch_id'], ['watch.id'], ),
     sa.PrimaryKeyConstraint('id'),
-    sa.UniqueConstraint('watch_id', 'post_pk')
+    sa.UniqueConstraint('watch_id', 'post_pk', 'competitor')
     )
     with op.batch_alter_table('mention', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_mention_post_pk'), ['post_pk'], unique=False)
