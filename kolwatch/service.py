@@ -139,6 +139,26 @@ class Service:
 
     # ------------------------------------------------------------------ forever
 
+    async def _poll_when_leader(self, retry_s: float = 30.0) -> None:
+        """Run the Telegram poller in exactly one process: Telegram answers 409 Conflict to a
+        second getUpdates consumer of the same token. The others wait and take over if it dies."""
+
+        from bot.app import run_polling
+        from storage.locks import SingletonLock
+
+        lock = SingletonLock(self.db, "telegram-poller")
+        try:
+            while not self._stop.is_set():
+                if await asyncio.to_thread(lock.acquire):
+                    log.info("this process runs the Telegram bot")
+                    await run_polling(self.settings, self.secrets, self.db, self._stop)
+                    return
+                log.info("another process runs the Telegram bot; standing by")
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stop.wait(), timeout=retry_s)
+        finally:
+            await asyncio.to_thread(lock.release)
+
     def stop(self) -> None:
         self._stop.set()
 
@@ -151,9 +171,7 @@ class Service:
         scheduler.start()
         bot_task: asyncio.Task[None] | None = None
         if self.bot_enabled:
-            from bot.app import run_polling
-
-            bot_task = asyncio.create_task(run_polling(self.settings, self.secrets, self.db, self._stop))
+            bot_task = asyncio.create_task(self._poll_when_leader())
         try:
             await self._stop.wait()
         finally:
