@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import bisect
 import logging
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -480,17 +480,25 @@ def _detect(
         if found is not None:
             base = trends.level_for(found, cfg.levels)
             events.append(_Event(bucket + HOUR, order + 1, found, HOUR, base, base, bucket, bucket + HOUR))
-        term_posts = dict(point.terms) if point else {}
+        # Terms from the hour's posts themselves, not the counter's top-30 list: a steady term that
+        # drops out of a busy hour's top 30 would read as absent, decay, and later look "new".
+        term_posts: Counter[str] = Counter()
         authors: dict[str, set[int]] = defaultdict(set)
         for f in rows:
-            for term in f.keywords:
-                if term in term_posts:
+            for term in set(f.keywords):
+                if term:
+                    term_posts[term] += 1
                     authors[term].add(f.author_pk)
         term_state = states.get("terms", "1h", trends.TermState.from_json, trends.TermState)
-        total = point.raw_volume if point else 0
-        term_posts = {t: min(c, total) for t, c in term_posts.items() if c > 0 and t}
+        total = len(rows)
         term_state, terms_found = trends.update_terms(
-            term_state, key, _dt(bucket), total, term_posts, {t: len(a) for t, a in authors.items()}, cfg
+            term_state,
+            key,
+            _dt(bucket),
+            total,
+            dict(term_posts),
+            {t: len(a) for t, a in authors.items()},
+            cfg,
         )
         states.set("terms", "1h", term_state)
         if terms_found:
