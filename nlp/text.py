@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import re
 import threading
-import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,12 +42,18 @@ _REPEAT_RE = re.compile(r"(.)\1{3,}", re.DOTALL)
 _REPEAT_EMOTICON_RE = re.compile(r"(\[[^\[\]]{1,10}\])\1{3,}")
 _TRAILING_URL_PUNCT = ".,;:!?)]}'\""
 
-# Full-width ASCII block U+FF01..U+FF5E maps 1:1 onto U+0021..U+007E; U+3000 is the ideographic space.
+# One translation table for the character-level folds: the full-width ASCII block U+FF01..U+FF5E
+# maps 1:1 onto U+0021..U+007E, U+3000 (ideographic space) becomes a space, and zero-width / bidi
+# controls that platforms sprinkle into text to defeat filters are deleted, as are C0/C1 control
+# characters other than tab and line breaks (category Cc is exactly U+0000-001F and U+007F-009F).
 _WIDTH_TABLE = {cp: cp - 0xFEE0 for cp in range(0xFF01, 0xFF5F)} | {0x3000: 0x20}
-# Zero-width and bidi controls that social platforms sprinkle into text to defeat filters.
 _INVISIBLE = dict.fromkeys(
     [0x200B, 0x200C, 0x200D, 0x200E, 0x200F, 0x2060, 0xFEFF, 0x00AD, 0x202A, 0x202B, 0x202C, 0x202D, 0x202E]
 )
+_CONTROLS = dict.fromkeys(cp for cp in [*range(0x00, 0x20), *range(0x7F, 0xA0)] if chr(cp) not in "\t\n\r")
+_FOLD_TABLE = _WIDTH_TABLE | _INVISIBLE | _CONTROLS
+# Cheap substring tests that let normalize() skip a regex which cannot match.
+_URL_HINT_RE = re.compile(r"://|www\.", re.IGNORECASE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,22 +108,14 @@ def fold_width(text: str) -> str:
     return text.translate(_WIDTH_TABLE)
 
 
-def _strip_invisible(text: str) -> str:
-    text = text.translate(_INVISIBLE)
-    # Other control characters (C0/C1 except whitespace) carry no meaning in a post.
-    if any(unicodedata.category(ch) == "Cc" and ch not in "\t\n\r" for ch in text):
-        text = "".join(ch for ch in text if unicodedata.category(ch) != "Cc" or ch in "\t\n\r")
-    return text
-
-
 def fold(text: str) -> str:
     """The character-level part of normalisation: simplified, half-width, visible, folded runs.
 
     Use it on dictionary terms (brand names, aliases) so they compare equal to normalised text.
     """
-    text = _strip_invisible(fold_width(text))
-    text = to_simplified(text)
-    text = _REPEAT_EMOTICON_RE.sub(r"\1\1\1", text)
+    text = to_simplified(text.translate(_FOLD_TABLE))
+    if "[" in text:
+        text = _REPEAT_EMOTICON_RE.sub(r"\1\1\1", text)
     text = _REPEAT_RE.sub(r"\1\1\1", text)
     return _WS_RE.sub(" ", text).strip()
 
@@ -134,27 +131,31 @@ def _clean_url(url: str) -> str:
 def normalize(raw: str) -> Normalized:
     """Normalise one post. Never raises for any `str`; an empty or blank input gives empty fields."""
     text = fold(raw)
-    urls = [_clean_url(m.group(0)) for m in _URL_RE.finditer(text)]
-    without_urls = _URL_RE.sub(" ", text)
-    mentions = [m.group(1) for m in _MENTION_RE.finditer(without_urls)]
-    topics = [m.group(1).strip() for m in _TOPIC_RE.finditer(without_urls)]
-    without_topics = _TOPIC_RE.sub(" ", without_urls)
-    tags = [m.group(1) for m in _TAG_RE.finditer(without_topics)]
-    emoticons = [f"[{m.group(1)}]" for m in EMOTICON_RE.finditer(without_urls)]
-
-    body = _REPOST_CHAIN_RE.sub(" ", without_urls)
-    body = _MENTION_RE.sub(" ", body)
-    body = _PLATFORM_TEXT_RE.sub(" ", body)
-    body = _TOPIC_RE.sub(lambda m: f" {m.group(1).strip()} ", body)
-    body = _TAG_RE.sub(lambda m: f" {m.group(1)} ", body)
+    # Each entity regex only runs when its marker character is present: most posts have no URL,
+    # mention or topic, and a substring test is far cheaper than a regex pass.
+    if _URL_HINT_RE.search(text):
+        urls = _unique([_clean_url(m.group(0)) for m in _URL_RE.finditer(text)])
+        body = _URL_RE.sub(" ", text)
+    else:
+        urls, body = (), text
+    emoticons = _unique([f"[{m.group(1)}]" for m in EMOTICON_RE.finditer(body)]) if "[" in body else ()
+    mentions: tuple[str, ...] = ()
+    hashtags: tuple[str, ...] = ()
+    if "#" in body:
+        topics = [m.group(1).strip() for m in _TOPIC_RE.finditer(body)]
+        tags = [m.group(1) for m in _TAG_RE.finditer(_TOPIC_RE.sub(" ", body))]
+        hashtags = _unique(topics + tags)
+    if "@" in body:
+        mentions = _unique([m.group(1) for m in _MENTION_RE.finditer(body)])
+        body = _MENTION_RE.sub(" ", _REPOST_CHAIN_RE.sub(" ", body))
+    if "网页链接" in body or "全文" in body:
+        body = _PLATFORM_TEXT_RE.sub(" ", body)
+    if "#" in body:
+        body = _TOPIC_RE.sub(lambda m: f" {m.group(1).strip()} ", body)
+        body = _TAG_RE.sub(lambda m: f" {m.group(1)} ", body)
     body = _WS_RE.sub(" ", body).strip()
     return Normalized(
-        text=text,
-        body=body,
-        urls=_unique(urls),
-        mentions=_unique(mentions),
-        hashtags=_unique(topics + tags),
-        emoticons=_unique(emoticons),
+        text=text, body=body, urls=urls, mentions=mentions, hashtags=hashtags, emoticons=emoticons
     )
 
 
