@@ -153,6 +153,7 @@ class PostRow(SQLModel, table=True):
         UniqueConstraint("platform", "post_id"),
         Index("ix_post_created_at", "created_at"),
         Index("ix_post_author_created", "author_pk", "created_at"),
+        Index("ix_post_parent", "platform", "parent_id"),  # comments and reposts of a post (KOL job)
     )
 
     id: int | None = Field(default=None, primary_key=True)

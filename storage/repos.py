@@ -31,6 +31,7 @@ from storage.models import (
     FollowerSnapshotRow,
     HotEntryRow,
     IgnoredAuthorRow,
+    JobRunRow,
     KolScoreRow,
     MentionRow,
     PostRow,
@@ -1294,6 +1295,7 @@ def purge_older_than(session: Session, *, cutoff: datetime) -> PurgeResult:
     session.exec(delete(KolScoreRow).where(KolScoreRow.computed_at < cutoff))
     session.exec(delete(HotEntryRow).where(HotEntryRow.captured_at < cutoff))
     session.exec(delete(SourceRunRow).where(SourceRunRow.started_at < cutoff))
+    session.exec(delete(JobRunRow).where(JobRunRow.started_at < cutoff))
     orphan = select(AuthorRow.id).where(
         ~col(AuthorRow.id).in_(select(PostRow.author_pk)),
         ~col(AuthorRow.id).in_(select(KolScoreRow.author_pk)),
