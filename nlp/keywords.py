@@ -83,12 +83,17 @@ def tfidf(tokens: Sequence[str], top_k: int = 5, *, idf: Idf | None = None) -> l
     if top_k <= 0:
         return []
     idf = idf or jieba_idf()
-    counts: Counter[str] = Counter(t for t in tokens if is_candidate(t))
+    sw = stopwords()
+    match_numeric = _NUMERIC_RE.fullmatch
+    # Insertion order of `counts` is first appearance, and sorted() is stable: ties keep it.
+    counts: dict[str, int] = {}
+    for t in tokens:
+        if len(t) >= 2 and t[0] != "[" and t not in sw and match_numeric(t) is None:
+            counts[t] = counts.get(t, 0) + 1
     if not counts:
         return []
     table, default = idf.table, idf.default
-    order = {t: i for i, t in reversed(list(enumerate(tokens)))}
-    ranked = sorted(counts, key=lambda t: (-counts[t] * table.get(t, default), order[t]))
+    ranked = sorted(counts, key=lambda t: -counts[t] * table.get(t, default))
     return ranked[:top_k]
 
 
