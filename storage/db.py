@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import functools
 import sqlite3
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
@@ -48,7 +49,7 @@ def _sqlite_pragmas(immediate: bool) -> Callable[[Engine], None]:
         def _on_connect(dbapi_con: sqlite3.Connection, _record: Any) -> None:
             # Stop pysqlite from issuing its own deferred BEGIN; we send BEGIN ourselves.
             dbapi_con.isolation_level = None
-            for pragma in ("journal_mode=WAL", "busy_timeout=15000", "synchronous=NORMAL", "foreign_keys=ON"):
+            for pragma in ("journal_mode=WAL", "busy_timeout=60000", "synchronous=NORMAL", "foreign_keys=ON"):
                 dbapi_con.execute(f"PRAGMA {pragma}")
 
         @event.listens_for(engine, "begin")
@@ -71,7 +72,7 @@ def make_engine(url: str, *, writer: bool = True) -> Engine:
             Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(
             url,
-            connect_args={"timeout": 15, "check_same_thread": False},
+            connect_args={"timeout": 60, "check_same_thread": False},
             poolclass=StaticPool if in_memory else NullPool,
         )
         _sqlite_pragmas(immediate=writer)(engine)
@@ -89,6 +90,9 @@ class Database:
         in_memory = parsed.get_backend_name() == "sqlite" and parsed.database in (None, "", ":memory:")
         # An in-memory SQLite database exists once per connection: readers must share the writer's.
         self.reader = self.writer if in_memory else make_engine(url, writer=False)
+        self._write_lock: contextlib.AbstractContextManager[Any] = (
+            threading.RLock() if self.writer.dialect.name == "sqlite" else contextlib.nullcontext()
+        )
 
     @property
     def dialect(self) -> str:
@@ -113,9 +117,14 @@ class Database:
 
     @contextlib.contextmanager
     def write(self) -> Iterator[Session]:
-        """A write transaction: committed on success, rolled back on any exception."""
+        """A write transaction: committed on success, rolled back on any exception.
 
-        with Session(self.writer, expire_on_commit=False) as session, session.begin():
+        SQLite has one writer at a time. Threads of this process queue on a lock here instead of
+        inside SQLite, where the busy timeout would turn a long queue of concurrent page stores into
+        "database is locked" errors; other processes still wait through the busy timeout.
+        """
+
+        with self._write_lock, Session(self.writer, expire_on_commit=False) as session, session.begin():
             yield session
 
     @contextlib.contextmanager
