@@ -68,6 +68,8 @@ class Segmenter:
         self._fallback = 0.0
         self._cache: dict[str, tuple[str, ...]] = {}
         self.user_terms: set[str] = set()
+        # Bumped whenever the dictionary changes, so caches of tokens elsewhere know to drop them.
+        self.version = 0
 
     def _load(self) -> jieba.Tokenizer:
         with self._lock:
@@ -113,6 +115,7 @@ class Segmenter:
                 # Every probability depends on jieba's total count, which add_word changed.
                 self._rebuild_table(tokenizer)
                 self._cache.clear()
+                self.version += 1
         return added
 
     def cut(self, clause: str) -> list[str]:

@@ -41,6 +41,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
+from operator import add
 from pathlib import Path
 from typing import Any
 
@@ -149,9 +150,28 @@ def features(doc: Prepared, kind: str) -> list[str]:
         n = len(chars)
         for size in range(1, _NGRAM_MAX + 1):
             feats.extend(chars[i : i + size] for i in range(n - size + 1))
+    feats.extend(_token_features(doc.tokens))
+    return feats
+
+
+def feature_set(doc: Prepared) -> set[str]:
+    """`set(features(doc, "linear"))`, built with C-level string operations (the scoring hot path)."""
+    body = doc.body
+    chars = (EMOTICON_RE.sub("", body) if "[" in body else body).replace(" ", "").lower()
+    feats = set(chars)
+    if len(chars) > 1:
+        pairs = list(map(add, chars, chars[1:]))
+        feats.update(pairs)
+        feats.update(map(add, pairs, chars[2:]))
+    feats.update(_token_features(doc.tokens))
+    return feats
+
+
+def _token_features(tokens: Sequence[str]) -> list[str]:
+    feats: list[str] = []
     scope = 0
-    for token in doc.tokens:
-        if token.startswith("["):
+    for token in tokens:
+        if token[0] == "[":
             feats.append("e:" + token)
             continue
         feats.append("w:" + token)
@@ -212,6 +232,19 @@ class SentimentModel:
         object.__setattr__(self, "_pos", self.classes.index(POSITIVE))
         object.__setattr__(self, "_neg", self.classes.index(NEGATIVE))
         object.__setattr__(self, "_neu", self.classes.index(NEUTRAL) if NEUTRAL in self.classes else -1)
+        # Two-class models score with one number per feature, the positive-minus-negative weight:
+        # softmax over two classes is the logistic function of that difference, and a dict lookup
+        # per feature is the whole cost of scoring a post.
+        if len(self.classes) == 2:
+            pos, neg = self.classes.index(POSITIVE), self.classes.index(NEGATIVE)
+            diff = (self.weights[:, pos].astype(np.float64) - self.weights[:, neg]).tolist()
+            names = [""] * len(self.vocabulary)
+            for name, i in self.vocabulary.items():
+                names[i] = name
+            object.__setattr__(self, "_delta", dict(zip(names, diff, strict=True)))
+            object.__setattr__(self, "_bias_delta", float(self.bias[pos] - self.bias[neg]))
+        else:
+            object.__setattr__(self, "_delta", None)
 
     # -- scoring -------------------------------------------------------------------------------
 
@@ -241,10 +274,36 @@ class SentimentModel:
         e = np.exp(z)
         return e / e.sum()
 
+    def positive_probability(self, doc: Prepared) -> float | None:
+        """P(positive) of a two-class model, or None when no feature of the text is known."""
+        delta: dict[str, float] = self._delta  # type: ignore[attr-defined]
+        if self.kind == "linear":
+            feats: Iterable[str] = feature_set(doc)
+            scale = 1.0 / math.sqrt(len(feats))  # type: ignore[arg-type]
+        else:
+            feats, scale = features(doc, self.kind), 1.0
+        known = [w for w in map(delta.get, feats) if w is not None]
+        total = sum(known) * scale
+        offset = self._offset(doc.emoticons) if doc.emoticons else 0.0
+        if not known and offset == 0.0:
+            return None
+        z = self._bias_delta + total + offset  # type: ignore[attr-defined]
+        if z >= 0:
+            return 1.0 / (1.0 + math.exp(-z))
+        e = math.exp(z)
+        return e / (1.0 + e)
+
     def score(self, doc: Prepared) -> Score:
         """Score a prepared text; non-Chinese and empty texts are unscored."""
         if doc.lang != lang_mod.ZH:
             return Score(None, UNSCORED)
+        if self._delta is not None:  # type: ignore[attr-defined]
+            sentiment = self.positive_probability(doc)
+            if sentiment is None:
+                return Score(0.5, NEUTRAL)
+            lo, hi = self.neutral_band
+            label = NEUTRAL if lo <= sentiment <= hi else (POSITIVE if sentiment > hi else NEGATIVE)
+            return Score(sentiment, label)
         p = self.proba(doc)
         if p is None:
             # Nothing in the text is known to the model: say so rather than echo the class prior.

@@ -13,6 +13,7 @@ import argparse
 import json
 import sys
 from collections.abc import Iterator
+from itertools import islice
 from typing import Any, BinaryIO, TextIO
 
 from kolwatch.errors import UserError
@@ -65,7 +66,7 @@ def _records(stream: BinaryIO, jsonl: bool) -> Iterator[tuple[int, str | None, d
 
 def stream(inp: BinaryIO, out: TextIO, *, jsonl: bool, model_path: str | None, err: TextIO) -> int:
     """Analyse `inp` into `out`; returns the number of lines that could not be analysed."""
-    from nlp.analyze import analyze_one, resolve_model
+    from nlp.analyze import analyze_batch, resolve_model
     from nlp.sentiment import ModelFileError
 
     try:
@@ -73,14 +74,18 @@ def stream(inp: BinaryIO, out: TextIO, *, jsonl: bool, model_path: str | None, e
     except ModelFileError as exc:
         raise UserError(str(exc)) from None
     errors = 0
-    buffer: list[str] = []
     with Progress("analysing", stream=err) as progress:
-        for number, text, extra in _records(inp, jsonl):
-            if text is None:
-                errors += 1
-                record: dict[str, Any] = {"line": number, **extra}
-            else:
-                a = analyze_one(text, model)
+        records = _records(inp, jsonl)
+        while chunk := list(islice(records, CHUNK)):
+            # One batch per chunk: the NLP stage vectorises MinHash and skips repeated texts.
+            analyses = iter(analyze_batch([text for _, text, _ in chunk if text is not None], model))
+            lines = []
+            for number, text, extra in chunk:
+                if text is None:
+                    errors += 1
+                    lines.append(json.dumps({"line": number, **extra}, ensure_ascii=False))
+                    continue
+                a = next(analyses)
                 record = {
                     **extra,
                     "text": a.text,
@@ -94,16 +99,10 @@ def stream(inp: BinaryIO, out: TextIO, *, jsonl: bool, model_path: str | None, e
                     "sentiment": None if a.sentiment is None else round(a.sentiment, 4),
                     "label": a.label,
                 }
-            buffer.append(json.dumps(record, ensure_ascii=False))
-            if len(buffer) >= CHUNK:
-                out.write("\n".join(buffer) + "\n")
-                out.flush()
-                progress.advance(len(buffer))
-                buffer.clear()
-        if buffer:
-            out.write("\n".join(buffer) + "\n")
-            progress.advance(len(buffer))
-        out.flush()
+                lines.append(json.dumps(record, ensure_ascii=False))
+            out.write("\n".join(lines) + "\n")
+            out.flush()
+            progress.advance(len(lines))
     return errors
 
 
