@@ -292,13 +292,18 @@ def _store_page(
     with db.write() as session:
         if page.authors:
             repos.upsert_authors(session, authors=page.authors, now=now, privacy=privacy)
-        new = repos.upsert_posts(session, posts=posts, analyses=analyses, now=now, privacy=privacy)
         if page.hot_entries:
             repos.store_hot_entries(session, entries=page.hot_entries)
-        copies = duplicates.assign(session, new, now)
-        if copies:
-            repos.mark_duplicates(session, copies=copies)
-        mentions = match_and_count(session, matchers, new, workspace_id=source.workspace_id)
+        new, mentions = store_new_posts(
+            session,
+            posts=posts,
+            analyses=analyses,
+            now=now,
+            privacy=privacy,
+            matchers=matchers,
+            duplicates=duplicates,
+            workspace_id=source.workspace_id,
+        )
         if not repos.advance_cursor(
             session, source_id=source.id, owner=source.lease_owner, cursor=page.cursor, new_posts=len(new)
         ):
@@ -312,6 +317,27 @@ def _store_page(
             until=now + timedelta(seconds=settings.service.lease_s),
         )
     return StoredPage(seen=len(posts), new=len(new), mentions=mentions)
+
+
+def store_new_posts(
+    session: Any,
+    *,
+    posts: Sequence[Any],
+    analyses: Sequence[Analysis],
+    now: datetime,
+    privacy: repos.Privacy,
+    matchers: MatcherCache,
+    duplicates: DuplicateWindow,
+    workspace_id: int | None,
+) -> tuple[list[repos.StoredPost], int]:
+    """The one way posts enter the database (collection and replay alike): store idempotently,
+    mark near-duplicate copies, match the new posts to watches and recompute their counters."""
+
+    new = repos.upsert_posts(session, posts=posts, analyses=analyses, now=now, privacy=privacy)
+    copies = duplicates.assign(session, new, now)
+    if copies:
+        repos.mark_duplicates(session, copies=copies)
+    return new, match_and_count(session, matchers, new, workspace_id=workspace_id)
 
 
 def match_and_count(

@@ -273,7 +273,7 @@ def replay(
     """
 
     from kolwatch.jobs import run_alert_rules
-    from kolwatch.pipeline import match_and_count
+    from kolwatch.pipeline import DuplicateWindow, store_new_posts
 
     if job_every_s <= 0 or job_every_s % 300:
         raise ValueError("job_every_s must be a positive multiple of 300")
@@ -285,6 +285,7 @@ def replay(
     try:
         names = _sync(database, settings)
         matchers = MatcherCache()
+        duplicates = DuplicateWindow(settings.nlp.near_duplicate_threshold)
         secrets = Secrets({})
         last_alert = 0
         with database.read() as session:
@@ -317,11 +318,18 @@ def replay(
                 return
             analyses = _analyses(batch, analyzer)
             with database.write() as session:
-                new = repos.upsert_posts(
-                    session, posts=[r.post for r in batch], analyses=analyses, now=batch[-1].post.created_at
+                new, mentions = store_new_posts(
+                    session,
+                    posts=[r.post for r in batch],
+                    analyses=analyses,
+                    now=batch[-1].post.created_at,
+                    privacy=repos.Privacy(),
+                    matchers=matchers,
+                    duplicates=duplicates,
+                    workspace_id=None,
                 )
                 summary.stored += len(new)
-                summary.mentions += match_and_count(session, matchers, new, workspace_id=None)
+                summary.mentions += mentions
             if progress is not None:
                 progress.advance(len(batch))
 

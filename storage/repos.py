@@ -847,50 +847,77 @@ def recompute_counters(
 
     Recomputing from mentions, instead of incrementing, makes counters exact and idempotent: a
     batch repeated after a crash gives the same numbers. Competitor mentions are not counted in
-    the brand's own volume.
+    the brand's own volume. Neighbouring buckets of a watch are read with one range query.
     """
 
-    buckets: set[tuple[int, int, datetime]] = set()
+    wanted: dict[tuple[int, int], set[datetime]] = {}
     for watch_id, start in touched:
         for size in BUCKETS_S:
-            buckets.add((watch_id, size, bucket_start(start, size)))
-    for watch_id, size, start in sorted(buckets):
-        end = start + timedelta(seconds=size)
-        rows = session.exec(
-            select(
-                PostRow.id,
-                PostRow.dup_of,
-                PostRow.author_pk,
-                PostRow.likes,
-                PostRow.comments,
-                PostRow.reposts,
-                PostRow.label,
-                PostRow.keywords,
-            )
-            .join(MentionRow, col(MentionRow.post_pk) == col(PostRow.id))
-            .where(
-                MentionRow.watch_id == watch_id,
-                MentionRow.created_at >= start,
-                MentionRow.created_at < end,
-                col(MentionRow.is_competitor).is_(False),
-            )
-        ).all()
-        labels = Counter(r[6] for r in rows)
+            wanted.setdefault((watch_id, size), set()).add(bucket_start(start, size))
+    written = 0
+    for (watch_id, size), starts in sorted(wanted.items()):
+        for span in _spans(sorted(starts), size):
+            written += _recompute_span(session, watch_id, size, span, top_terms)
+    return written
+
+
+def _spans(starts: list[datetime], size: int, max_gap: int = 12) -> list[list[datetime]]:
+    """Group sorted bucket starts into runs whose gaps are at most `max_gap` buckets."""
+
+    spans: list[list[datetime]] = []
+    for start in starts:
+        if spans and (start - spans[-1][-1]).total_seconds() <= size * max_gap:
+            spans[-1].append(start)
+        else:
+            spans.append([start])
+    return spans
+
+
+def _recompute_span(
+    session: Session, watch_id: int, size: int, starts: list[datetime], top_terms: int
+) -> int:
+    rows = session.exec(
+        select(
+            MentionRow.created_at,
+            PostRow.id,
+            PostRow.dup_of,
+            PostRow.author_pk,
+            PostRow.likes,
+            PostRow.comments,
+            PostRow.reposts,
+            PostRow.label,
+            PostRow.keywords,
+        )
+        .join(PostRow, col(MentionRow.post_pk) == col(PostRow.id))
+        .where(
+            MentionRow.watch_id == watch_id,
+            MentionRow.created_at >= starts[0],
+            MentionRow.created_at < starts[-1] + timedelta(seconds=size),
+            MentionRow.competitor == "",
+        )
+    ).all()
+    by_bucket: dict[datetime, list[Any]] = {start: [] for start in starts}
+    for row in rows:
+        key = bucket_start(row[0], size)
+        if key in by_bucket:
+            by_bucket[key].append(row[1:])
+    for start, members in by_bucket.items():
+        labels = Counter(r[6] for r in members)
         terms: Counter[str] = Counter()
-        for r in rows:
+        for r in members:
             terms.update(set(r[7] or ()))
         values = {
             "watch_id": watch_id,
             "bucket_s": size,
             "bucket_start": start,
-            "volume": len({r[1] or r[0] for r in rows}),
-            "raw_volume": len(rows),
-            "unique_authors": len({r[2] for r in rows}),
-            "engagement": sum(engagement(r[3], r[4], r[5]) for r in rows),
+            "volume": len({r[1] or r[0] for r in members}),
+            "raw_volume": len(members),
+            "unique_authors": len({r[2] for r in members}),
+            "engagement": sum(engagement(r[3], r[4], r[5]) for r in members),
             "negative": labels.get(NEGATIVE, 0),
             "positive": labels.get(POSITIVE, 0),
             "neutral": labels.get(NEUTRAL, 0),
-            "scored": len(rows) - labels.get(UNSCORED, 0),
+            "scored": len(members) - labels.get(UNSCORED, 0),
             "terms": dict(terms.most_common(top_terms)),
         }
         stmt = _insert(session, CounterRow).values(values)
@@ -902,7 +929,7 @@ def recompute_counters(
                 },
             )
         )
-    return len(buckets)
+    return len(by_bucket)
 
 
 @dataclass(frozen=True)
