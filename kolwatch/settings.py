@@ -330,6 +330,33 @@ def validate_plugins(settings: Settings) -> None:
                 f"{settings.path}: sources[{index}].kind: {source.platform} has no kind {source.kind!r} "
                 f"(known: {', '.join(sorted(cls.kinds))})"
             )
+    validate_watches(settings)
+
+
+def validate_watches(settings: Settings) -> None:
+    """Every watch query parses and names a term that must appear; `[alerts]` and each watch's
+    detector overrides fit the detectors' settings. Errors point at the watch and the position."""
+
+    from kolwatch.jobs import alert_config, watch_settings
+    from nlp.query import QuerySyntaxError, anchored, parse
+
+    config = alert_config(settings)
+    for wi, ws in enumerate(settings.workspaces):
+        for j, watch in enumerate(ws.watches):
+            where = f"{settings.path}: workspaces[{wi}].watches[{j}]"
+            try:
+                query = parse(watch.query)
+            except QuerySyntaxError as exc:
+                raise SettingsError(f"{where}.query ({watch.name}): {exc.one_line()}") from None
+            if not anchored(query):
+                raise SettingsError(
+                    f"{where}.query ({watch.name}): needs a term that must appear (NOT or filters alone "
+                    "would match almost every post)"
+                )
+            try:
+                watch_settings(config, watch.detectors)
+            except ValueError as exc:
+                raise SettingsError(f"{where}.detectors.{exc}") from None
 
 
 def scoring_settings(settings: Settings) -> ScoringSettings:

@@ -24,11 +24,17 @@ def closed_port() -> int:
         return int(s.getsockname()[1])
 
 
-def run_cli(*args: str, env: dict[str, str] | None = None, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+def run_cli(
+    *args: str, env: dict[str, str] | None = None, cwd: Path = ROOT
+) -> subprocess.CompletedProcess[str]:
     base = {k: v for k, v in os.environ.items() if not k.startswith("KOLWATCH")}
     return subprocess.run(
-        [sys.executable, "-m", "kolwatch", *args], cwd=cwd, env={**base, **(env or {})}, capture_output=True,
-        text=True, timeout=120,
+        [sys.executable, "-m", "kolwatch", *args],
+        cwd=cwd,
+        env={**base, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
 
 
@@ -53,29 +59,53 @@ def test_shipped_settings_are_valid() -> None:
         ("[database\nurl = 1", ("not valid TOML",)),
         ("[service]\ntick_s = -1", ("service.tick_s", "greater than 0")),
         ("[bogus]\nx = 1", ("bogus", "unknown key")),
-        ('[[workspaces]]\nname = "a"\ntimezone = "Mars/Olympus"', ("workspaces[0].timezone", "unknown timezone")),
-        ('[[sources]]\nplatform = "myspace"\nkind = "user"\ntarget = "x"', ("sources[0].platform", "myspace")),
+        (
+            '[[workspaces]]\nname = "a"\ntimezone = "Mars/Olympus"',
+            ("workspaces[0].timezone", "unknown timezone"),
+        ),
+        (
+            '[[sources]]\nplatform = "myspace"\nkind = "user"\ntarget = "x"',
+            ("sources[0].platform", "myspace"),
+        ),
         ('[[sources]]\nplatform = "weibo"\nkind = "feed"\ntarget = "x"', ("sources[0].kind", "feed")),
-        ('[[sources]]\nplatform = "weibo"\nkind = "user"\ntarget = "1"\nevery = "soon"', ("every", "duration")),
+        (
+            '[[sources]]\nplatform = "weibo"\nkind = "user"\ntarget = "1"\nevery = "soon"',
+            ("every", "duration"),
+        ),
         ("[collectors.weibo]\nrate_per_s = 0", ("collectors.weibo.rate_per_s",)),
         ('[bot]\ntoken = "123:abc"', ("bot.token", "environment")),
         ('[digest]\ndaily_cron = "every day"', ("digest.daily_cron", "crontab")),
+        (
+            '[[workspaces]]\nname = "a"\n[[workspaces.watches]]\nname = "w"\nquery = "瑞幸 AND (luckin"',
+            ("workspaces[0].watches[0].query", "at character"),
+        ),
+        (
+            '[[workspaces]]\nname = "a"\n[[workspaces.watches]]\nname = "w"\nquery = "NOT 星巴克"',
+            ("must appear",),
+        ),
+        ('[alerts.volume]\nz = "high"', ("alerts.volume.z",)),
     ],
 )
-def test_broken_settings_give_one_line_naming_the_key(tmp_path: Path, content: str, fragments: tuple[str, ...]) -> None:
+def test_broken_settings_give_one_line_naming_the_key(
+    tmp_path: Path, content: str, fragments: tuple[str, ...]
+) -> None:
     path = tmp_path / "settings.toml"
     path.write_text(content, encoding="utf-8")
     assert_one_line_error(run_cli("--settings", str(path), "sources"), *fragments)
 
 
 def test_missing_settings_file_is_named(tmp_path: Path) -> None:
-    assert_one_line_error(run_cli("--settings", str(tmp_path / "nope.toml"), "sources"), "no such settings file")
+    assert_one_line_error(
+        run_cli("--settings", str(tmp_path / "nope.toml"), "sources"), "no such settings file"
+    )
 
 
 def test_environment_overrides_and_their_errors(tmp_path: Path) -> None:
     path = tmp_path / "settings.toml"
     path.write_text("[service]\ntick_s = 5\n", encoding="utf-8")
-    settings = load_settings(path, environ={"KOLWATCH__SERVICE__TICK_S": "2.5", "KOLWATCH__DATABASE__URL": "sqlite://"})
+    settings = load_settings(
+        path, environ={"KOLWATCH__SERVICE__TICK_S": "2.5", "KOLWATCH__DATABASE__URL": "sqlite://"}
+    )
     assert (settings.service.tick_s, settings.database.url) == (2.5, "sqlite://")
     result = run_cli("--settings", str(path), "sources", env={"KOLWATCH__SERVICE__TICK_S": "fast"})
     assert_one_line_error(result, "service.tick_s")
@@ -92,7 +122,9 @@ def test_unknown_command_and_bad_arguments() -> None:
 def test_unreachable_database_gives_one_line(tmp_path: Path) -> None:
     path = tmp_path / "settings.toml"
     port = closed_port()
-    path.write_text(f'[database]\nurl = "postgresql+psycopg://kw:secretpw@127.0.0.1:{port}/kw"\n', encoding="utf-8")
+    path.write_text(
+        f'[database]\nurl = "postgresql+psycopg://kw:secretpw@127.0.0.1:{port}/kw"\n', encoding="utf-8"
+    )
     result = run_cli("--settings", str(path), "run", "--once")
     assert_one_line_error(result, "cannot open database", f"127.0.0.1:{port}")
     assert "secretpw" not in result.stderr
