@@ -319,6 +319,26 @@ class SentimentModel:
     def score_text(self, text: str) -> Score:
         return self.score(prepare(text))
 
+    def pruned(self, max_features: int) -> SentimentModel:
+        """The same model keeping only the `max_features` features with the widest weight spread.
+
+        Scoring cost is dominated by dictionary look-ups whose cache misses grow with the table,
+        and most n-gram weights of a regularised model are near zero, so pruning buys speed at a
+        measured (small) cost in accuracy; see benchmarks/RESULTS-nlp.md.
+        """
+        if max_features <= 0 or len(self.vocabulary) <= max_features:
+            return self
+        spread = self.weights.max(axis=1) - self.weights.min(axis=1)
+        keep = np.sort(np.argsort(-spread, kind="stable")[:max_features])
+        names = [""] * len(self.vocabulary)
+        for name, i in self.vocabulary.items():
+            names[i] = name
+        return dataclasses.replace(
+            self,
+            vocabulary={names[i]: j for j, i in enumerate(keep.tolist())},
+            weights=np.ascontiguousarray(self.weights[keep]),
+        )
+
     # -- persistence ---------------------------------------------------------------------------
 
     def to_dict(self) -> dict[str, Any]:
@@ -558,6 +578,11 @@ class TrainOptions:
     # The neutral band is where held-out accuracy is at most this: the model is guessing there.
     band_accuracy: float = 0.6
     max_band_halfwidth: float = 0.25
+    # The band may hold at most this share of the calibration posts: "neutral" is a middle, not a
+    # dumping ground (the first stock model put 41% of Weibo posts there).
+    max_band_share: float = 0.2
+    # 0 keeps every feature; see SentimentModel.pruned.
+    max_features: int = 0
 
 
 def train_model(
@@ -602,11 +627,14 @@ def train_model(
         train_idx = [i for i in range(len(docs)) if i % 10 != 9]
         held_idx = [i for i in range(len(docs)) if i % 10 == 9]
         trial = _fit([docs[i] for i in train_idx], [labels[i] for i in train_idx], classes, lexicon, options)
+        trial = trial.pruned(options.max_features)
         scores = [trial.proba(docs[i]) for i in held_idx]
         probs = np.array([0.5 if p is None else float(p[trial._pos]) for p in scores])
         truth = np.array([labels[i] == POSITIVE for i in held_idx])
-        band = calibrate_band(probs, truth, options.band_accuracy, options.max_band_halfwidth)
-    model = _fit(docs, labels, classes, lexicon, options)
+        band = calibrate_band(
+            probs, truth, options.band_accuracy, options.max_band_halfwidth, options.max_band_share
+        )
+    model = _fit(docs, labels, classes, lexicon, options).pruned(options.max_features)
     return dataclasses.replace(
         model,
         neutral_band=band,
@@ -661,23 +689,32 @@ def _fit(
 
 
 def calibrate_band(
-    probs: np.ndarray, truth: np.ndarray, band_accuracy: float = 0.6, max_halfwidth: float = 0.25
+    probs: np.ndarray,
+    truth: np.ndarray,
+    band_accuracy: float = 0.6,
+    max_halfwidth: float = 0.25,
+    max_share: float = 0.2,
 ) -> tuple[float, float]:
-    """The widest band 0.5 +- d (d <= max_halfwidth) inside which accuracy is <= band_accuracy.
+    """The widest band 0.5 +- d inside which the model is barely better than a coin flip.
 
-    `probs` are held-out positive probabilities, `truth` whether each sample is positive. Bands
-    holding fewer than 10 samples are too noisy to judge and are not chosen.
+    `probs` are held-out positive probabilities, `truth` whether each sample is positive. d is the
+    largest margin such that the samples with margin <= d have accuracy <= `band_accuracy`, with
+    d <= `max_halfwidth` and at most `max_share` of all samples inside. Bands holding fewer than
+    10 samples are too noisy to judge and are not chosen.
     """
     margin = np.abs(probs - 0.5)
     correct = (probs >= 0.5) == truth
     order = np.argsort(margin, kind="stable")
+    limit = max_share * len(order)
     best = 0.0
     hits = 0
     for count, i in enumerate(order, 1):
         hits += int(correct[i])
-        if margin[i] > max_halfwidth:
+        if margin[i] > max_halfwidth or count > limit:
             break
-        if count >= 10 and hits / count <= band_accuracy:
+        # Only at the end of a run of equal margins: a band includes every sample at its edge.
+        tie_continues = count < len(order) and margin[order[count]] == margin[i]
+        if count >= 10 and not tie_continues and hits / count <= band_accuracy:
             best = float(margin[i])
     best = round(best, 4)
     return (0.5 - best, 0.5 + best)

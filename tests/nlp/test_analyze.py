@@ -54,3 +54,30 @@ def test_analyze_hostile_text(texts: list[str]) -> None:
     assert len(out) == len(texts)
     for a in out:
         assert (a.sentiment is None) == (a.label == "unscored")
+
+
+def test_repeated_texts_are_analysed_once_and_cache_follows_dictionary() -> None:
+    from nlp.analyze import cache
+    from nlp.segment import add_user_terms
+
+    text = "转发这条微博抽奖送咖啡券[哈哈]"
+    first, again = analyze([text, text])
+    assert first is again
+    assert analyze([text])[0] is first
+    hits = cache.hits
+    assert analyze([text])[0] is first and cache.hits == hits + 1
+    add_user_terms(["咖啡券抽奖测试词"])  # the dictionary changed: tokens may change, cache dropped
+    assert analyze([text])[0] is not first
+    other = train_model(
+        [("好喝推荐", "positive"), ("难喝差评", "negative")] * 5,
+        options=TrainOptions(min_df=1, calibrate=False),
+    )
+    # Another model never sees the stock model's cached results.
+    assert analyze([text], model=other)[0].sentiment == other.score_text(text).sentiment
+
+
+def test_stream_batches_match_batch_results() -> None:
+    texts = [f"第{i}杯奶茶{'好喝' if i % 2 else '难喝'}" for i in range(7)]
+    streamed = list(analyze_stream(iter(texts), batch=3))
+    assert [a.label for a in streamed] == [a.label for a in analyze(texts)]
+    assert [a.signature for a in streamed] == [a.signature for a in analyze(texts)]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from nlp import dedup
@@ -74,3 +74,35 @@ def test_choose_bands() -> None:
 def test_signature_never_raises(text: str) -> None:
     sig = dedup.signature(text)
     assert len(sig) in (0, dedup.NUM_PERM)
+
+
+def _reference_signature(reduced: str) -> tuple[int, ...]:
+    # The definition, written the slow way: min over shingles of (a*crc32 + b) mod (2^31 - 1).
+    import zlib
+
+    from nlp.dedup import _A, _B, _PRIME, shingles
+
+    grams = shingles(reduced)
+    if not grams:
+        return ()
+    return tuple(
+        min((int(a) * zlib.crc32(g.encode()) + int(b)) % _PRIME for g in grams)
+        for a, b in zip(_A, _B, strict=True)
+    )
+
+
+def test_batched_signatures_match_the_definition_across_chunks() -> None:
+    # Enough text to cross several numpy chunks, with empty and tiny texts in between.
+    texts = ["", "a", "好", "ab"] + [f"第{i}条微博内容重复转发抽奖活动真的假的{i * 7}" for i in range(400)]
+    batch = dedup.signatures_of(texts)
+    assert batch[0] == () and len(batch) == len(texts)
+    for text, sig in zip(texts, batch, strict=True):
+        assert sig == _reference_signature(text)
+        assert dedup.signature_of(text) == sig
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.lists(st.text(max_size=60), max_size=6))
+def test_signatures_of_hostile_batches(texts: list[str]) -> None:
+    reduced = [dedup.reduce_body(t) for t in texts]
+    assert dedup.signatures_of(reduced) == [_reference_signature(r) for r in reduced]

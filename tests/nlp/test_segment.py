@@ -49,3 +49,48 @@ def test_tokenize_never_raises_and_tokens_are_clean(text: str) -> None:
     tokens = tokenize(text)
     assert all(t and t == t.strip() for t in tokens)
     assert all(not t.isspace() for t in tokens)
+
+
+# Han characters that form many overlapping dictionary words, ASCII that jieba glues, separators.
+_MIXED = "研究生命起源的结婚和尚未结婚的人北京大学生前来应聘瑞幸咖啡蜜雪冰城不好吃abc12X+#&._%-"
+
+
+def _jieba_reference(seg: Segmenter, clause: str) -> list[str]:
+    tokenizer = seg._load()
+    return list(tokenizer.cut(clause, HMM=False))
+
+
+def test_cut_matches_jieba_on_known_ambiguities() -> None:
+    seg = get_segmenter()
+    for clause in ["研究生命起源", "结婚的和尚未结婚的", "北京大学生前来应聘", "iphone15promax真香", "a1b2"]:
+        assert seg.cut(clause) == _jieba_reference(seg, clause)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=_MIXED, max_size=40))
+def test_cut_is_jiebas_no_hmm_cut(clause: str) -> None:
+    seg = get_segmenter()
+    assert seg.cut(clause) == _jieba_reference(seg, clause)
+
+
+def test_cut_follows_user_terms_and_bumps_version() -> None:
+    seg = Segmenter()
+    before = seg.version
+    seg.add_user_terms(["和尚未", "生命起"])
+    assert seg.version == before + 1
+    for clause in ["结婚的和尚未结婚的", "研究生命起源"]:
+        assert seg.cut(clause) == _jieba_reference(seg, clause)
+    assert seg.add_user_terms(["和尚未"]) == 0 and seg.version == before + 1
+
+
+def test_hmm_mode_uses_jieba() -> None:
+    seg = Segmenter(hmm=True)
+    assert seg.tokenize("他来到了网易杭研大厦") == [
+        t for t in seg._load().cut("他来到了网易杭研大厦", HMM=True) if t.strip()
+    ]
+
+
+def test_emoticon_after_bracket_and_other_scripts() -> None:
+    assert tokenize("[[哈哈]好") == ["[哈哈]", "好"]
+    assert tokenize("안녕abc") == ["안녕", "abc"]
+    assert tokenize("♥_♥ ok") == ["♥", "♥", "ok"]

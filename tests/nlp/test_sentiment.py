@@ -155,8 +155,12 @@ def test_calibrate_band() -> None:
     truth = np.array(
         [True, False, True, False, False, True, True, False, False, True, True, False, True, False] * 3
     )
-    lo, hi = calibrate_band(probs, truth)
+    lo, hi = calibrate_band(probs, truth, max_share=1.0)
     assert 0.44 <= lo < 0.5 < hi <= 0.56
+    # 30 of 42 samples sit in the coin-flip zone; a band may hold at most max_share of them.
+    lo, hi = calibrate_band(probs, truth, max_share=0.5)
+    assert 0.45 < lo < 0.5 < hi < 0.55  # narrower than the uncapped (0.45, 0.55)
+    assert calibrate_band(probs, truth, max_share=0.2) == (0.5, 0.5)  # 8 samples: too few to judge
     assert calibrate_band(np.array([0.9, 0.1] * 10), np.array([True, False] * 10)) == (0.5, 0.5)
 
 
@@ -198,3 +202,39 @@ def test_score_never_raises(text: str) -> None:
 def test_long_text_is_scored() -> None:
     score = stock_model().score_text("服务很好，味道不错。" * 10_000)
     assert score.label == "positive"
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.text(max_size=80))
+def test_fast_feature_set_equals_feature_list(text: str) -> None:
+    from nlp.sentiment import feature_set, prepare
+
+    doc = prepare(text)
+    assert feature_set(doc) == set(features(doc, "linear"))
+
+
+def test_two_class_fast_path_equals_softmax() -> None:
+    from nlp.sentiment import prepare
+
+    for kind in ("linear", "bayes"):
+        model = train_model(SAMPLES, options=TrainOptions(kind=kind, min_df=1, calibrate=False))
+        for text in [*POSITIVE_POSTS[:3], *NEGATIVE_POSTS[:3], "不好[哈哈]", "完全没见过的词"]:
+            doc = prepare(text)
+            p = model.proba(doc)
+            fast = model.positive_probability(doc)
+            assert (p is None) == (fast is None)
+            if p is not None and fast is not None:
+                assert abs(float(p[model.classes.index("positive")]) - fast) < 1e-9
+
+
+def test_pruned_model_keeps_strongest_features() -> None:
+    model = train_model(SAMPLES, options=TrainOptions(min_df=1, calibrate=False))
+    small = model.pruned(50)
+    assert len(small.vocabulary) == 50 and small.weights.shape == (50, 2)
+    spread = model.weights.max(axis=1) - model.weights.min(axis=1)
+    weakest_kept = min(spread[model.vocabulary[name]] for name in small.vocabulary)
+    assert (spread > weakest_kept).sum() < 50  # nothing stronger was dropped
+    assert model.pruned(0) is model and model.pruned(10**9) is model
+    assert small.score_text("太好喝了，强烈推荐").label in ("positive", "neutral", "negative")
+    trained = train_model(SAMPLES, options=TrainOptions(min_df=1, calibrate=False, max_features=40))
+    assert len(trained.vocabulary) == 40
