@@ -322,9 +322,14 @@ def synthetic_sentiment(
     eval_from = warmup_days * 24
     eval_days = (len(grid) - eval_from) / 24
 
+    index = {t: i for i, t in enumerate(grid)}
+
     def run(shares: Sequence[float], base: float) -> list[int]:
+        """Bucket indexes of the alerts (the detector reports every bucket of a shift; the
+        episode rule keeps the first of each incident, as bot/alerts.py does)."""
+
         state = SentimentState()
-        fired = []
+        found: list[Detection] = []
         for i, (t, x) in enumerate(zip(grid, intensity, strict=True)):
             n = overdispersed(rng, base * x)
             # Topic mix makes the real negative share wobble from hour to hour (beta noise).
@@ -332,8 +337,8 @@ def synthetic_sentiment(
             neg = sum(1 for _ in range(n) if rng.random() < p)
             state, d = update_sentiment(state, "s", t, neg, n, settings)
             if d is not None:
-                fired.append(i)
-        return fired
+                found.append(d)
+        return [index[a.at] for a in episode_alerts(found) if not a.escalation]
 
     quiet_rows, shift_rows = [], []
     for base in bases:

@@ -3,17 +3,32 @@
 Pure functions over values; the alert job (kolwatch.jobs) feeds them detections in time order with
 the evidence it read, and stores what they return through the outbox in one transaction.
 
+- Volume series: the job runs the spike detector on RAW volume (copies included), not on the
+  count after near-duplicate collapsing. A copy-paste wave is something a brand team must see,
+  and the "possible 水军" tag below only means anything if a wave of copies can make a spike.
+  The collapsed count of the same bucket is carried in the detection ("去重后 N 条") and the
+  coordination check compares the two. (In the demo's incident hours the collapsed series reads
+  7/11/11 posts against raw 18/24/36: a collapsed-only detector stays under the 20/hour minimum.)
 - Level: `nlp.trends.level_for` (蓝 IV / 黄 III / 橙 II / 红 I, research/scoring.md 4.6 and 7b.6),
   then the coordination check of 7b.5: a volume spike that is mostly near-duplicate copies or
   default-nickname / new accounts is tagged "possible 水军" and goes down one level; a spike that
   腰部-or-larger KOLs took part in (and that is not tagged) goes up one level.
-- Incident: detections of one kind about one subject (the watch's volume, one term, one KOL, one
-  hot-list title) belong to one incident while they keep coming less than `cooldown_hours` apart.
-  The incident id names the watch, kind, subject and the bucket it started in.
+- Incident: detections of one kind about one subject (the watch's volume, one term group, one
+  KOL author, one hot-list appearance) belong to one incident while they keep coming less than
+  `cooldown_hours` apart. The incident id names the watch, kind, subject and the bucket it started in.
 - Dedup and cooldown: an incident alerts once at its first level; later detections of the same
   incident stay quiet unless the level rises (an escalation: a new alert, same incident, key ending
   in the new level). The key is therefore unique per (incident, level), so replaying a crashed
   batch can never enqueue the same alert twice (repos.enqueue_alert is idempotent per key).
+- Only detections that are sent open or extend incidents: the job does not call `decide` for a
+  detection older than `max_age_hours` (catch-up after downtime), so a backlog nobody was told
+  about never silences the live alert of the same story.
+- KOL involvement is per author (one incident, one cooldown per KOL account; a bigger account
+  joining is its own, higher-level alert: 腰部 蓝/黄, 头部 橙). With `kol_needs_incident` (the
+  default) it alerts only as part of a story: while the watch has activity from another detector
+  (volume, sentiment, emerging topic, hot list; sent or not) or within `kol_lookback_hours` before
+  that activity began, since the KOL post is often what starts it. A 腰部 reviewer's routine post
+  in a quiet week is digest and ranking material, not an alert.
 """
 
 from __future__ import annotations
@@ -42,7 +57,7 @@ from nlp.trends import (
 )
 from storage.repos import AlertSpec
 
-RULES_STATE_VERSION = 1
+RULES_STATE_VERSION = 2  # v1 (no activity window) is still read
 
 KIND_ZH = {
     VOLUME_SPIKE: "声量激增",
@@ -80,6 +95,9 @@ class RuleSettings(BaseModel):
     # A "new" account: both counts known and at most this (a few days old, or bought in bulk).
     new_account_max_followers: int = Field(default=5, ge=0)
     new_account_max_posts: int = Field(default=5, ge=0)
+    # KOL posts alert only inside a story (see the module docstring); off: every 腰部+ post alerts.
+    kol_needs_incident: bool = True
+    kol_lookback_hours: float = Field(default=1.0, ge=0)
 
 
 # --- rule state ------------------------------------------------------------------------------
@@ -101,23 +119,35 @@ class Incident:
 
 @dataclass(frozen=True, slots=True)
 class RuleState:
-    """Open incidents of one watch; closed ones (quiet for a cooldown) are dropped."""
+    """Open incidents of one watch (closed ones, quiet for a cooldown, are dropped) and the
+    watch's activity window: first and last bucket (epoch seconds) of non-KOL detections that
+    followed each other less than a cooldown apart, whether they were sent or not."""
 
     incidents: tuple[Incident, ...] = ()
+    activity: tuple[int, int] | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
             "v": RULES_STATE_VERSION,
             "type": "rules",
             "incidents": [[i.kind, i.subject, i.start, i.last, i.level] for i in self.incidents],
+            "activity": list(self.activity) if self.activity is not None else None,
         }
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> RuleState:
         if not isinstance(data, Mapping) or data.get("type") != "rules":
             raise ValueError("not a rules state")
-        if data.get("v") != RULES_STATE_VERSION:
+        if data.get("v") not in (1, RULES_STATE_VERSION):
             raise ValueError(f"rules state version {data.get('v')!r} is not {RULES_STATE_VERSION}")
+        activity = data.get("activity")
+        if activity is not None and (
+            not isinstance(activity, list)
+            or len(activity) != 2
+            or not all(isinstance(v, int) and not isinstance(v, bool) for v in activity)
+            or activity[0] > activity[1]
+        ):
+            raise ValueError(f"rules.activity: malformed {activity!r:.80}")
         rows = data.get("incidents")
         if not isinstance(rows, list):
             raise ValueError("rules.incidents must be a list")
@@ -132,7 +162,7 @@ class RuleState:
             ):
                 raise ValueError(f"rules.incidents: malformed row {row!r:.80}")
             out.append(Incident(*row))
-        return cls(tuple(out))
+        return cls(tuple(out), (activity[0], activity[1]) if activity is not None else None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,7 +206,7 @@ def decide(
         new = Incident(kind=kind, subject=subject, start=t, last=t, level=int(level))
         ident = new.ident(scope)
         decision = Decision(ident, f"{ident}:L{int(level)}", level, None, at)
-        return RuleState((*kept, new)), decision
+        return replace(state, incidents=(*kept, new)), decision
     updated = replace(current, last=max(current.last, t), level=max(current.level, int(level)))
     decision = None
     if level > current.level:
@@ -188,7 +218,32 @@ def decide(
             Level(current.level),
             datetime.fromtimestamp(current.start, UTC),
         )
-    return RuleState((*kept, updated)), decision
+    return replace(state, incidents=(*kept, updated)), decision
+
+
+def note_activity(state: RuleState, *, at: datetime, settings: RuleSettings) -> tuple[RuleState, bool]:
+    """Record a non-KOL detection of bucket `at` (sent or not) in the watch's activity window;
+    True when it opens a new window (nothing for a whole cooldown before it)."""
+
+    t = _epoch(at)
+    cooldown = int(settings.cooldown_hours * 3600)
+    current = state.activity
+    if current is None or t - current[1] > cooldown:
+        return replace(state, activity=(t, t)), True
+    return replace(state, activity=(min(current[0], t), max(current[1], t))), False
+
+
+def kol_in_story(state: RuleState, *, at: datetime, settings: RuleSettings) -> bool:
+    """Whether a KOL post of bucket `at` belongs to the watch's activity: from
+    `kol_lookback_hours` before the window began to a cooldown after its last detection."""
+
+    if not settings.kol_needs_incident:
+        return True
+    if state.activity is None:
+        return False
+    t = _epoch(at)
+    start, last = state.activity
+    return start - settings.kol_lookback_hours * 3600 <= t <= last + settings.cooldown_hours * 3600
 
 
 # --- evidence --------------------------------------------------------------------------------
@@ -418,8 +473,9 @@ def explain_numbers(detection: Detection, bucket_s: int | None) -> str:
     n = detection.numbers
     per = f"/{_bucket_label(bucket_s)}" if bucket_s else ""
     if detection.kind == VOLUME_SPIKE:
+        distinct = f"（去重后 {n['unique']:.0f} 条）" if "unique" in n else ""
         text = (
-            f"观测 {n['observed']:.0f} 条{per}，预期 {n['expected']:.1f} 条，"
+            f"观测 {n['observed']:.0f} 条{per}{distinct}，预期 {n['expected']:.1f} 条，"
             f"倍数 {n['ratio']:.1f}×，z = {n['z']:.1f}（σ = {n['sigma']:.2f}，log 空间）"
         )
         if "neg_share" in n:

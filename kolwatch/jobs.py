@@ -8,26 +8,33 @@ commit repeats the watch's buckets (the same alerts, same keys: enqueue is idemp
 nothing is repeated. So no alert is lost or doubled between detection and the outbox.
 
 Which detector runs on which series (research/scoring.md 7b):
-- volume spike on 1-hour buckets (the research's primary design: hour-of-week seasonality,
-  >= 20 posts/hour) and, when `[alerts.rules] fast_volume` is on, also on 5-minute buckets
-  (>= 10 posts per 5 min) so a sharp burst alerts within minutes instead of at the end of the
-  hour. Both feed one incident (same kind and subject), so a burst seen by both alerts once.
+- volume spike on the RAW volume (copies included; why: bot/alerts.py) of 1-hour buckets (the
+  research's primary design: hour-of-week seasonality, >= 20 posts/hour) and, when
+  `[alerts.rules] fast_volume` is on, also of 5-minute buckets (>= 10 posts per 5 min) so a sharp
+  burst alerts within minutes instead of at the end of the hour. Both feed one incident (same
+  kind and subject), so a burst seen by both alerts once. The coordination check compares raw
+  and collapsed volume of the bucket (the 水军 tag).
 - emerging terms and the negative-sentiment shift on 1-hour buckets: term shares and negative
   shares need the posts of an hour to mean anything (7b.2 uses 1 h / 24 h windows, 7b.3 hourly).
 - KOL involvement on every closed 5-minute bucket's new mentions (stateless; an author at or above
-  the platform's 腰部 band of scoring's tiers and the watch's kol.waist_followers).
+  the platform's 腰部 band of scoring's tiers and the watch's kol.waist_followers), one event per
+  author. By default the rules keep only those inside a story (bot/alerts.py); when another
+  detector opens a new activity window, the KOL posts of the `kol_lookback_hours` before it are
+  read again and judged then, with the window's own time as their "known at".
 - hot list on every hot-list capture since the last one processed whose titles match the watch's
   query (nlp.matcher).
 A bucket counts as closed `settle_minutes` after its end, because collectors deliver late posts.
+Detections older than `max_age_hours` when the job sees them (catch-up) teach the detectors and
+the activity window but are neither sent nor recorded as incidents.
 """
 
 from __future__ import annotations
 
 import bisect
 import logging
-from collections import Counter, defaultdict
+from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -295,6 +302,41 @@ def process_watch(
     ref = rules.WatchRef(id=watch.id, workspace_id=watch.workspace_id, name=watch.name, timezone=timezone)
     scope = f"w{watch.id}"
     enqueued = 0
+    stale_before = now_t - rule.max_age_hours * 3600
+
+    def send(event: _Event, facts: Sequence[MentionFact]) -> None:
+        """Dedup/cooldown and the outbox for one detection the job may still send."""
+
+        nonlocal rule_state, enqueued
+        if event.known_at < stale_before:
+            return  # catch-up: never sent, so it must not open or extend an incident either
+        rule_state, decision = rules.decide(
+            rule_state,
+            scope=scope,
+            kind=event.detection.kind,
+            subject=event.incident_subject,
+            level=event.level,
+            at=event.detection.bucket_start,
+            settings=rule,
+        )
+        if decision is None:
+            return
+        alert = rules.build_alert(
+            watch=ref,
+            detection=event.detection,
+            decision=decision,
+            base=event.base,
+            bucket_s=event.bucket_s,
+            created_at=_dt(min(now_t, event.known_at + int(rule.settle_minutes * 60))),
+            posts=_evidence(event, facts, rule.top_posts),
+            kols=event.kols,
+            sockpuppet=event.sockpuppet,
+            related=event.related,
+        )
+        alert_id = repos.enqueue_alert(
+            session, alert=alert, targets=targets(session, watch.workspace_id, alert.level)
+        )
+        enqueued += alert_id is not None
 
     start = min(cursor.next_5m, cursor.next_1h)
     while True:
@@ -313,33 +355,30 @@ def process_watch(
             cursor.hot_after = hot_until
         events.sort(key=lambda e: (e.known_at, e.order))
         for event in events:
-            rule_state, decision = rules.decide(
-                rule_state,
-                scope=scope,
-                kind=event.detection.kind,
-                subject=event.incident_subject,
-                level=event.level,
-                at=event.detection.bucket_start,
-                settings=rule,
-            )
-            if decision is None or event.known_at < now_t - rule.max_age_hours * 3600:
+            detection = event.detection
+            if detection.kind == trends.KOL_INVOLVED:
+                if rules.kol_in_story(rule_state, at=detection.bucket_start, settings=rule):
+                    send(event, facts)
                 continue
-            alert = rules.build_alert(
-                watch=ref,
-                detection=event.detection,
-                decision=decision,
-                base=event.base,
-                bucket_s=event.bucket_s,
-                created_at=_dt(min(now_t, event.known_at + int(rule.settle_minutes * 60))),
-                posts=_evidence(event, facts, rule.top_posts),
-                kols=event.kols,
-                sockpuppet=event.sockpuppet,
-                related=event.related,
-            )
-            alert_id = repos.enqueue_alert(
-                session, alert=alert, targets=targets(session, watch.workspace_id, alert.level)
-            )
-            enqueued += alert_id is not None
+            rule_state, opened = rules.note_activity(rule_state, at=detection.bucket_start, settings=rule)
+            send(event, facts)
+            if opened and rule.kol_needs_incident:
+                # The KOL posts just before the story began (often what started it) were judged
+                # when nothing was going on; judge them again now, as part of it.
+                at = int(detection.bucket_start.timestamp())
+                backfill, backfill_facts = _kol_backfill(
+                    session,
+                    watch,
+                    at - int(rule.kol_lookback_hours * 3600),
+                    min(event.known_at, limit),
+                    event.known_at,
+                    detector,
+                    rule,
+                    scoring,
+                )
+                for kol_event in backfill:
+                    if rules.kol_in_story(rule_state, at=kol_event.detection.bucket_start, settings=rule):
+                        send(kol_event, backfill_facts)
         if last_chunk:
             break
         start = chunk_end
@@ -382,47 +421,25 @@ def _detect(
     def window(a: int, b: int) -> Sequence[MentionFact]:
         return facts[bisect.bisect_left(times, a) : bisect.bisect_left(times, b)]
 
-    def kol_refs(rows: Sequence[MentionFact]) -> tuple[rules.KolRef, ...]:
-        by_author: dict[tuple[str, str], list[MentionFact]] = defaultdict(list)
-        for f in rows:
-            if _is_kol(f, cfg, scoring):
-                by_author[(f.platform, f.author_id)].append(f)
-        refs = [
-            rules.KolRef(
-                platform=p,
-                author_id=a,
-                name=posts[-1].author_name or a,
-                followers=max(x.followers or 0 for x in posts),
-                tier=tier_for(max(x.followers or 0 for x in posts), p, scoring),
-                posts=len(posts),
-                negative_posts=sum(x.label == NEGATIVE for x in posts),
-            )
-            for (p, a), posts in by_author.items()
-        ]
-        refs.sort(key=lambda k: (-k.followers, k.platform, k.author_id))
-        return tuple(refs[: rule.max_kols])
-
     def volume(size: int, bucket: int, point: repos.CounterPoint | None, order: int) -> None:
         state_key = "5m" if size == FIVE_MIN else "1h"
         state = states.get(
             "volume", state_key, trends.VolumeState.from_json, lambda: trends.VolumeState.new(size)
         )
-        count = point.volume if point else 0
+        raw = point.raw_volume if point else 0
+        unique = min(point.volume, raw) if point else 0
         neg_share = None
         if point is not None and point.scored >= cfg.sentiment.min_bucket_posts:
             neg_share = point.negative / point.scored
-        state, found = trends.update_volume(state, key, _dt(bucket), count, cfg, neg_share=neg_share)
+        state, found = trends.update_volume(
+            state, key, _dt(bucket), raw, cfg, neg_share=neg_share, unique=unique
+        )
         states.set("volume", state_key, state)
         if found is None:
             return
         rows = window(bucket, bucket + size)
-        sock = rules.assess_sockpuppets(
-            point.raw_volume if point else 0,
-            count,
-            _accounts(rows),
-            rule,
-        )
-        kols = kol_refs(rows)
+        sock = rules.assess_sockpuppets(raw, unique, _accounts(rows), rule)
+        kols = _kol_refs(rows, cfg, rule, scoring)
         base, level = rules.alert_level(found, cfg.levels, sockpuppet=sock, kols=kols)
         events.append(
             _Event(bucket + size, order, found, size, base, level, bucket, bucket + size, kols, sock)
@@ -433,39 +450,7 @@ def _detect(
         point = counters[FIVE_MIN].get(bucket)
         if rule.fast_volume:
             volume(FIVE_MIN, bucket, point, order)
-        rows = window(bucket, bucket + FIVE_MIN)
-        mentions = [
-            trends.KolMention(
-                platform=f.platform,
-                author_id=f.author_id,
-                author_name=f.author_name,
-                followers=f.followers,
-                post_id=f.post_id,
-                negative=f.label == NEGATIVE,
-            )
-            for f in rows
-            if _is_kol(f, cfg, scoring)
-        ]
-        kol_found = trends.detect_kol(key, _dt(bucket), mentions, cfg)
-        if kol_found:
-            # One incident per watch for KOL involvement: a wave of KOLs is one alert listing
-            # them (the most severe first), and a 头部 joining later escalates it.
-            levels = [trends.level_for(d, cfg.levels) for d in kol_found]
-            top = max(range(len(kol_found)), key=lambda i: (levels[i], kol_found[i].severity))
-            events.append(
-                _Event(
-                    bucket + FIVE_MIN,
-                    order + 1,
-                    kol_found[top],
-                    FIVE_MIN,
-                    levels[top],
-                    levels[top],
-                    bucket,
-                    bucket + FIVE_MIN,
-                    kol_refs(rows),
-                    subject="kol",
-                )
-            )
+        events += _kol_events(key, bucket, window(bucket, bucket + FIVE_MIN), order + 1, cfg, rule, scoring)
         order += 2
         cursor.next_5m = bucket + FIVE_MIN
 
@@ -482,21 +467,25 @@ def _detect(
             events.append(_Event(bucket + HOUR, order + 1, found, HOUR, base, base, bucket, bucket + HOUR))
         # Terms from the hour's posts themselves, not the counter's top-30 list: a steady term that
         # drops out of a busy hour's top 30 would read as absent, decay, and later look "new".
-        term_posts: Counter[str] = Counter()
+        # Counted once per near-duplicate cluster: five pasted copies of one ordinary post are
+        # one text, not a topic (the demo's background week alerted on 「燕麦」 from 3 posts + 3
+        # copies); a copy wave is the volume detector's, with its 水军 tag.
+        clusters: dict[str, set[int]] = defaultdict(set)
         authors: dict[str, set[int]] = defaultdict(set)
         for f in rows:
             for term in set(f.keywords):
                 if term:
-                    term_posts[term] += 1
+                    clusters[term].add(f.cluster)
                     authors[term].add(f.author_pk)
+        term_posts = {t: len(c) for t, c in clusters.items()}
         term_state = states.get("terms", "1h", trends.TermState.from_json, trends.TermState)
-        total = len(rows)
+        total = len({f.cluster for f in rows})
         term_state, terms_found = trends.update_terms(
             term_state,
             key,
             _dt(bucket),
             total,
-            dict(term_posts),
+            term_posts,
             {t: len(a) for t, a in authors.items()},
             cfg,
         )
@@ -523,6 +512,96 @@ def _detect(
         order += 3
         cursor.next_1h = bucket + HOUR
     return events
+
+
+def _kol_events(
+    key: str,
+    bucket: int,
+    rows: Sequence[MentionFact],
+    order: int,
+    cfg: trends.DetectorSettings,
+    rule: rules.RuleSettings,
+    scoring: ScoringSettings,
+) -> list[_Event]:
+    """One event per KOL author among the mentions of one 5-minute bucket (its own incident)."""
+
+    mentions = [
+        trends.KolMention(
+            platform=f.platform,
+            author_id=f.author_id,
+            author_name=f.author_name,
+            followers=f.followers,
+            post_id=f.post_id,
+            negative=f.label == NEGATIVE,
+        )
+        for f in rows
+        if _is_kol(f, cfg, scoring)
+    ]
+    found = trends.detect_kol(key, _dt(bucket), mentions, cfg)
+    if not found:
+        return []
+    kols = _kol_refs(rows, cfg, rule, scoring)
+    out = []
+    for detection in found:
+        level = trends.level_for(detection, cfg.levels)
+        out.append(
+            _Event(
+                bucket + FIVE_MIN, order, detection, FIVE_MIN, level, level, bucket, bucket + FIVE_MIN, kols
+            )
+        )
+    return out
+
+
+def _kol_backfill(
+    session: Any,
+    watch: repos.WatchInfo,
+    start: int,
+    until: int,
+    known_at: int,
+    cfg: trends.DetectorSettings,
+    rule: rules.RuleSettings,
+    scoring: ScoringSettings,
+) -> tuple[list[_Event], list[MentionFact]]:
+    """KOL events of the closed 5-minute buckets in [start, until), known at `known_at`."""
+
+    start = _floor(start, FIVE_MIN)
+    facts = alert_queries.mention_facts(session, watch_id=watch.id, start=_dt(start), end=_dt(until))
+    by_bucket: dict[int, list[MentionFact]] = defaultdict(list)
+    for f in facts:
+        by_bucket[_floor(int(f.created_at.timestamp()), FIVE_MIN)].append(f)
+    events: list[_Event] = []
+    for bucket in sorted(by_bucket):
+        if bucket + FIVE_MIN > until:
+            continue  # not closed yet: the normal pass will see it
+        for event in _kol_events(f"w{watch.id}", bucket, by_bucket[bucket], 0, cfg, rule, scoring):
+            events.append(replace(event, known_at=known_at))
+    return events, facts
+
+
+def _kol_refs(
+    rows: Sequence[MentionFact],
+    cfg: trends.DetectorSettings,
+    rule: rules.RuleSettings,
+    scoring: ScoringSettings,
+) -> tuple[rules.KolRef, ...]:
+    by_author: dict[tuple[str, str], list[MentionFact]] = defaultdict(list)
+    for f in rows:
+        if _is_kol(f, cfg, scoring):
+            by_author[(f.platform, f.author_id)].append(f)
+    refs = [
+        rules.KolRef(
+            platform=p,
+            author_id=a,
+            name=posts[-1].author_name or a,
+            followers=max(x.followers or 0 for x in posts),
+            tier=tier_for(max(x.followers or 0 for x in posts), p, scoring),
+            posts=len(posts),
+            negative_posts=sum(x.label == NEGATIVE for x in posts),
+        )
+        for (p, a), posts in by_author.items()
+    ]
+    refs.sort(key=lambda k: (-k.followers, k.platform, k.author_id))
+    return tuple(refs[: rule.max_kols])
 
 
 def _detect_hot(

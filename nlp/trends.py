@@ -396,7 +396,12 @@ def update_volume(
 
     clipped = max(-cfg.update_clip * sigma, min(cfg.update_clip * sigma, err))
     level = state.level + cfg.alpha * clipped
-    var = (1 - cfg.alpha) * (state.var + cfg.alpha * clipped * clipped)
+    var = state.var
+    if z < cfg.z or state.n < cfg.warmup:
+        # A bucket beyond the alarm threshold nudges the level (winsorised) but does not teach
+        # the variance: a clipped 3-sigma residual still grew sigma by 30%, so a burst's first
+        # hour hid its second (the demo incident: 19 posts/h at z = 3.4, then 26 at z = 2.9).
+        var = (1 - cfg.alpha) * (state.var + cfg.alpha * clipped * clipped)
     new = replace(state, n=state.n + 1, last_bucket=t, level=level, var=var)
     return _with_season(new, hs, ws, expected_log + clipped - level, cfg), detection
 
@@ -577,7 +582,10 @@ class SentimentState:
     n: int = 0  # valid buckets seen
     last_bucket: int | None = None
     baseline: float = 0.0  # EW negative share
-    var: float = 0.0  # EW variance of the share around the baseline
+    # EW variance of the share beyond binomial sampling noise (topic mix, model noise): the noise
+    # of one bucket is p(1-p)/n + var, so a 26-post hour is judged by its own size, not by the
+    # spread of the 5-post hours that dominate a small key's history.
+    var: float = 0.0
     cusum: float = 0.0
     run_posts: int = 0  # scored posts since the CUSUM left zero
     run_negative: int = 0
@@ -652,8 +660,8 @@ def update_sentiment(
         return replace(state, n=1, last_bucket=t, baseline=share, var=0.0), None
 
     p0 = state.baseline
-    binomial = math.sqrt(max(p0 * (1 - p0), 0.0) / scored)
-    sigma = max(math.sqrt(state.var), binomial, cfg.sigma_min)
+    binomial = max(p0 * (1 - p0), 0.0) / scored
+    sigma = max(math.sqrt(binomial + state.var), cfg.sigma_min)
     x = (share - p0) / sigma
     warm = state.n >= cfg.warmup
     cusum = min(cfg.cap * cfg.h, max(0.0, state.cusum + x - cfg.k)) if warm else 0.0
@@ -698,7 +706,7 @@ def update_sentiment(
     err = share - p0
     clipped = max(-cfg.update_clip * sigma, min(cfg.update_clip * sigma, err))
     baseline = min(1.0, max(0.0, p0 + alpha * clipped))
-    var = (1 - alpha) * (state.var + alpha * clipped * clipped)
+    var = max(0.0, state.var + alpha * (clipped * clipped - binomial - state.var))
     new = SentimentState(
         n=state.n + 1,
         last_bucket=t,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import random
 from datetime import UTC, datetime, timedelta
 
@@ -178,10 +179,19 @@ def test_rule_state_round_trips_and_rejects_malformed_json() -> None:
         settings=SETTINGS,
     )
     assert rules.RuleState.from_json(state.to_json()) == state
+    state, _ = rules.note_activity(state, at=T0, settings=SETTINGS)
+    assert rules.RuleState.from_json(json.loads(json.dumps(state.to_json()))) == state
+    # A state written before the activity window existed (v1) is still read.
+    v1 = {"v": 1, "type": "rules", "incidents": [["k", "s", 1, 2, 1]]}
+    assert rules.RuleState.from_json(v1) == rules.RuleState((rules.Incident("k", "s", 1, 2, 1),))
     for bad in (
         {},
         {"v": 1, "type": "volume", "incidents": []},
-        {"v": 2, "type": "rules", "incidents": []},
+        {"v": 3, "type": "rules", "incidents": []},
+        {"v": 2, "type": "rules", "incidents": [], "activity": [5, 1]},
+        {"v": 2, "type": "rules", "incidents": [], "activity": [1, "2"]},
+        {"v": 2, "type": "rules", "incidents": [], "activity": [1, 2, 3]},
+        {"v": 2, "type": "rules", "incidents": [], "activity": {"start": 1}},
         {"v": 1, "type": "rules", "incidents": {}},
         {"v": 1, "type": "rules", "incidents": [["k", "s", 1, 2]]},
         {"v": 1, "type": "rules", "incidents": [["k", "s", 1, 2, 9]]},
@@ -523,8 +533,14 @@ def test_copy_paste_wave_is_tagged_and_downgraded_in_the_job(sqlite_db: Database
         spikes = [a for a in s.exec(select(AlertRow)) if a.kind == trends.VOLUME_SPIKE]
     assert spikes
     first = spikes[0]
-    assert "疑似水军" in first.title and "180 条为近似重复" in first.body
-    assert first.details["sockpuppet"]["tagged"] is True
+    # Detected on raw volume, so the wave alerts from its first 5-minute bucket, tagged with the
+    # copy share of that bucket.
+    sp = first.details["sockpuppet"]
+    assert first.details["bucket_s"] == 300 and sp["tagged"] is True
+    assert sp["volume"] * 2 < sp["raw_volume"]
+    copies = sp["raw_volume"] - sp["volume"]
+    assert "疑似水军" in first.title and f"{sp['raw_volume']} 条中 {copies} 条为近似重复" in first.body
+    assert f"（去重后 {sp['volume']} 条）" in first.body
     assert first.level == first.details["base_level"] - 1
     # The evidence shows one post per copy cluster, not five copies of the same text.
     assert len(first.post_ids) == len(set(first.post_ids))

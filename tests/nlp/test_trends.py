@@ -370,7 +370,7 @@ def test_baseline_is_the_warm_up_mean_not_the_first_bucket() -> None:
     # and every ordinary hour then looked like a shift).
     rng = random.Random(16)
     warmup = DetectorSettings().sentiment.warmup
-    series = [(0, 40)] + binomial_series(0.25, 40, warmup, rng)
+    series = [(0, 40), *binomial_series(0.25, 40, warmup, rng)]
     state, fired = run_sentiment(series)
     assert abs(state.baseline - 0.25) < 0.04
     assert state.cusum < DetectorSettings().sentiment.h and fired == {}
