@@ -381,6 +381,32 @@ def csv_cell(value: object) -> str:
     return text
 
 
+def mention_csv_row(watch: str, m: queries.MentionItem, zone: ZoneInfo) -> list[str]:
+    """One mention as a CSV row of CSV_FIELDS (the digest's CSV and the bot's /export share it)."""
+
+    return [
+        csv_cell(v)
+        for v in (
+            watch,
+            m.competitor,
+            m.platform,
+            m.post_id,
+            m.url,
+            m.created_at.astimezone(zone).isoformat(),
+            m.author_id,
+            m.author_name,
+            m.author_followers,
+            m.likes,
+            m.reposts,
+            m.comments,
+            m.views,
+            "" if m.sentiment is None else f"{m.sentiment:.3f}",
+            m.label,
+            (m.title + "\n" + m.text).strip(),
+        )
+    ]
+
+
 def mentions_csv(session: Session, data: DigestData) -> bytes:
     """Every mention of the period (brand and competitors) of the digest's watches, UTF-8 with a BOM
     so Excel opens the Chinese text correctly."""
@@ -392,29 +418,7 @@ def mentions_csv(session: Session, data: DigestData) -> bytes:
         for m in queries.iter_mentions(
             session, watch_id=wd.watch.id, start=data.window.start, end=data.window.end
         ):
-            writer.writerow(
-                [
-                    csv_cell(v)
-                    for v in (
-                        wd.watch.name,
-                        m.competitor,
-                        m.platform,
-                        m.post_id,
-                        m.url,
-                        m.created_at.astimezone(ZoneInfo(data.window.tz)).isoformat(),
-                        m.author_id,
-                        m.author_name,
-                        m.author_followers,
-                        m.likes,
-                        m.reposts,
-                        m.comments,
-                        m.views,
-                        "" if m.sentiment is None else f"{m.sentiment:.3f}",
-                        m.label,
-                        (m.title + "\n" + m.text).strip(),
-                    )
-                ]
-            )
+            writer.writerow(mention_csv_row(wd.watch.name, m, ZoneInfo(data.window.tz)))
     return ("\ufeff" + out.getvalue()).encode("utf-8")
 
 

@@ -1,6 +1,6 @@
 """`ScoringSettings`: the `[scoring]` section of settings.toml (weights, tiers, window, fraud thresholds).
 
-Defaults follow ../shared/research/scoring.md §7a (priors, penalties, thresholds) and §1.5 (tiers);
+Defaults follow the research note scoring.md §7a (priors, penalties, thresholds) and §1.5 (tiers);
 every number is configuration because no Chinese standard fixes any of them.
 """
 

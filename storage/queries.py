@@ -31,10 +31,10 @@ from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session, col
 
 from nlp.types import NEGATIVE, NEUTRAL, POSITIVE, UNSCORED
+from storage import repos
 from storage.models import (
     AlertRow,
     AuthorRow,
-    CounterRow,
     DeliveryRow,
     IgnoredAuthorRow,
     KolScoreRow,
@@ -482,19 +482,6 @@ def term_posts(
 # --------------------------------------------------------------------------- counters
 
 
-@dataclass(frozen=True)
-class _Bucket:
-    start: datetime
-    volume: int
-    raw_volume: int
-    engagement: float
-    negative: int
-    positive: int
-    neutral: int
-    scored: int
-    terms: dict[str, int]
-
-
 def _window(start: datetime, end: datetime) -> tuple[datetime, datetime, int]:
     """Counted window and bucket size: hours when aligned, else 5 minutes (bounds floored)."""
 
@@ -510,31 +497,10 @@ def _window(start: datetime, end: datetime) -> tuple[datetime, datetime, int]:
     return lo, hi, 300
 
 
-def _buckets(session: Session, *, watch_id: int, start: datetime, end: datetime, size: int) -> list[_Bucket]:
-    rows = session.exec(
-        select(CounterRow)
-        .where(
-            CounterRow.watch_id == watch_id,
-            CounterRow.bucket_s == size,
-            CounterRow.bucket_start >= start,
-            CounterRow.bucket_start < end,
-        )
-        .order_by(CounterRow.bucket_start)
-    ).scalars()
-    return [
-        _Bucket(
-            start=as_utc(r.bucket_start),
-            volume=r.volume,
-            raw_volume=r.raw_volume,
-            engagement=r.engagement,
-            negative=r.negative,
-            positive=r.positive,
-            neutral=r.neutral,
-            scored=r.scored,
-            terms=dict(r.terms),
-        )
-        for r in rows
-    ]
+def _buckets(
+    session: Session, *, watch_id: int, start: datetime, end: datetime, size: int
+) -> list[repos.CounterPoint]:
+    return repos.counter_series(session, watch_id=watch_id, bucket_s=size, start=start, end=end)
 
 
 def _series_keys(start: datetime, end: datetime, step: Step, tz: ZoneInfo) -> list[datetime]:
@@ -616,7 +582,7 @@ def volume_summary(
     keys = _series_keys(lo, hi, step, zone)
     acc: dict[datetime, list[float]] = {k: [0, 0, 0.0] for k in keys}
     for b in now:
-        slot = acc.setdefault(_series_key(b.start, step, zone), [0, 0, 0.0])
+        slot = acc.setdefault(_series_key(b.bucket_start, step, zone), [0, 0, 0.0])
         slot[0] += b.volume
         slot[1] += b.raw_volume
         slot[2] += b.engagement
@@ -707,7 +673,7 @@ def sentiment_summary(
     prev = _buckets(session, watch_id=watch_id, start=lo - (hi - lo), end=lo, size=size)
     acc: dict[datetime, list[int]] = {k: [0, 0, 0, 0] for k in _series_keys(lo, hi, step, zone)}
     for b in now:
-        slot = acc.setdefault(_series_key(b.start, step, zone), [0, 0, 0, 0])
+        slot = acc.setdefault(_series_key(b.bucket_start, step, zone), [0, 0, 0, 0])
         slot[0] += b.positive
         slot[1] += b.neutral
         slot[2] += b.negative

@@ -15,7 +15,7 @@ from aiogram.types import BufferedInputFile, Message
 from sqlmodel import Session
 
 from bot import render
-from bot.digest import csv_cell
+from bot.digest import CSV_FIELDS, mention_csv_row
 from bot.filters import KnownChat
 from bot.middlewares import EXPENSIVE
 from bot.routers.common import command_args, period_label, pick_watch, read, require_access, watch_and_period
@@ -25,24 +25,6 @@ from storage.db import Database
 
 DEFAULT_PERIOD = timedelta(days=7)
 MAX_ROWS = 100_000
-FIELDS = (
-    "watch",
-    "competitor",
-    "platform",
-    "post_id",
-    "url",
-    "created_at",
-    "author_id",
-    "author_name",
-    "author_followers",
-    "likes",
-    "reposts",
-    "comments",
-    "views",
-    "sentiment",
-    "label",
-    "text",
-)
 
 
 def _export(
@@ -55,35 +37,13 @@ def _export(
     zone = ZoneInfo(tz)
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(FIELDS)
+    writer.writerow(CSV_FIELDS)
     rows, truncated = 0, False
     for m in queries.iter_mentions(session, watch_id=watch.id, start=end - period, end=end):
         if rows == MAX_ROWS:
             truncated = True
             break
-        writer.writerow(
-            [
-                csv_cell(v)
-                for v in (
-                    watch.name,
-                    m.competitor,
-                    m.platform,
-                    m.post_id,
-                    m.url,
-                    m.created_at.astimezone(zone).isoformat(),
-                    m.author_id,
-                    m.author_name,
-                    m.author_followers,
-                    m.likes,
-                    m.reposts,
-                    m.comments,
-                    m.views,
-                    "" if m.sentiment is None else f"{m.sentiment:.3f}",
-                    m.label,
-                    (m.title + "\n" + m.text).strip(),
-                )
-            ]
-        )
+        writer.writerow(mention_csv_row(watch.name, m, zone))
         rows += 1
     return watch, ("\ufeff" + out.getvalue()).encode("utf-8"), rows, truncated
 
