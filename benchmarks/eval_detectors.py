@@ -15,10 +15,10 @@ What it measures (goals from issue 4):
   detectors: delay from first list appearance, and alert episodes per incident (goal: 1 plus
   escalations).
 
-Alerts are counted after the episode rule the alert rules are expected to apply (bot/alerts.py):
-per key, a detection within `cooldown` hours of the previous detection continues the open episode
-and only alerts again when its level escalates. The series-building functions are importable so
-the same evaluation can be re-run end to end through `kolwatch replay`.
+Alerts are counted after the episode rule the alert rules apply (bot/alerts.py): per key, a
+detection within `cooldown` hours (24 h for volume and sentiment) of the previous detection
+continues the open episode and only alerts again when its level escalates. The series-building
+functions are importable so the same evaluation can be re-run end to end through `kolwatch replay`.
 """
 
 from __future__ import annotations
@@ -43,6 +43,8 @@ sys.path.insert(0, str(REPO))
 from collectors.base import HotEntry  # noqa: E402
 from nlp.trends import (  # noqa: E402
     HOT_LIST,
+    SENTIMENT_SHIFT,
+    VOLUME_SPIKE,
     Detection,
     DetectorSettings,
     HotlistState,
@@ -174,8 +176,13 @@ class Alert:
     detection: Detection
 
 
-def episode_alerts(detections: Iterable[Detection], cooldown: timedelta = timedelta(hours=6)) -> list[Alert]:
-    """Alerts left after the cooldown/escalation rule, per (kind, key, subject)."""
+def episode_alerts(
+    detections: Iterable[Detection],
+    cooldown: timedelta = timedelta(hours=6),
+    story: timedelta = timedelta(hours=24),
+) -> list[Alert]:
+    """Alerts left after the cooldown/escalation rule, per (kind, key, subject); volume and
+    sentiment incidents stay open for `story` (bot/alerts.py RuleSettings.story_hours)."""
 
     open_until: dict[tuple[str, str, str], tuple[datetime, Level]] = {}
     out: list[Alert] = []
@@ -184,7 +191,8 @@ def episode_alerts(detections: Iterable[Detection], cooldown: timedelta = timede
         ident = (d.kind, d.key, "" if d.kind == HOT_LIST else d.subject)
         level = level_for(d)
         prev = open_until.get(ident)
-        if prev is None or d.bucket_start - prev[0] > cooldown:
+        gap = max(cooldown, story) if d.kind in (VOLUME_SPIKE, SENTIMENT_SHIFT) else cooldown
+        if prev is None or d.bucket_start - prev[0] > gap:
             out.append(Alert(d.bucket_start, d.key, level, False, d))
             open_until[ident] = (d.bucket_start, level)
         else:

@@ -16,6 +16,8 @@ Streams (series building reused from eval_detectors.py):
 - real incidents and brands: background of 1 post/hour plus one post per 35k heat of every matching
   hot-list entry in that hour (rank 1 ~ 34 posts/h, rank 3 ~ 17, rank 10 ~ 9, rank 50 ~ 3), texts
   carrying the entry's title;
+- every post's text is its term or title plus a filler phrase and a reaction drawn for that post
+  (`chatter`), so different posts are not near-duplicates of each other;
 - quiet keys: background only (base 2 or 8 posts/hour) -> false alerts per key per 30 days
   (goal <= 1);
 - injected bursts on top of background (base 2 or 8 posts/hour): 3 per key, multiplier x5 or
@@ -136,6 +138,39 @@ def all_keys(rng: random.Random, jan_hours: int) -> list[Key]:
 # --- streams ---------------------------------------------------------------------------------
 
 
+REACTIONS = (
+    "我昨天还在跟同事聊这个",
+    "评论区比正文精彩多了",
+    "先别急着下结论吧",
+    "这次的反应速度还挺快",
+    "感觉后面还会有反转",
+    "身边好几个朋友都在转",
+    "等官方的正式说法",
+    "看完心情有点复杂",
+    "第一次见到这么大的阵仗",
+    "希望别又是营销号带节奏",
+    "我妈都来问我这件事了",
+    "热搜挂了一上午了",
+    "说两句自己的看法",
+    "这事儿得分两面看",
+    "坐等专业人士解读",
+    "刷到好几条相关视频",
+    "之前就有人提过类似的事",
+    "这个话题讨论度好高",
+    "没想到会闹这么大",
+    "有没有懂行的来说说",
+)
+
+
+def chatter(rng: random.Random) -> str:
+    """A filler phrase and a reaction drawn for each post (300 pairs): people who post about the
+    same thing write different texts. With one phrase (and one text repeated for every post of an
+    incident hour) the synthetic incidents were copy-paste waves, which near-duplicate collapsing
+    rightly folds into a few texts."""
+
+    return f"{rng.choice(FILLER)}，{rng.choice(REACTIONS)}"
+
+
 def records_for(
     keys: Sequence[Key], rng: random.Random
 ) -> tuple[list[str], dict[str, list[int]], list[datetime]]:
@@ -160,14 +195,14 @@ def records_for(
         for i, hour in enumerate(grid):
             j = i - len(warm)  # January index, negative in warm-up
             n = overdispersed(rng, key.base * rhythm[i])
-            texts = [f"{key.term} {rng.choice(FILLER)}" for _ in range(n)]
+            texts = [f"{key.term} {chatter(rng)}" for _ in range(n)]
             if j >= 0:
                 for row in series[j]:
-                    texts += [f"{row.title} {rng.choice(FILLER)}"] * round(row.heat / HEAT_PER_POST)
+                    texts += [f"{row.title} {chatter(rng)}" for _ in range(round(row.heat / HEAT_PER_POST))]
                 for onset, mult in key.bursts:
                     if 0 <= j - onset < len(BURST_SHAPE):
                         extra = overdispersed(rng, key.base * rhythm[i] * mult * BURST_SHAPE[j - onset])
-                        texts += [f"{key.term} 突发 {rng.choice(FILLER)}" for _ in range(extra)]
+                        texts += [f"{key.term} 突发 {chatter(rng)}" for _ in range(extra)]
             per_hour.append(len(texts))
             for text in texts:
                 serial += 1

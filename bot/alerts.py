@@ -15,7 +15,9 @@ the evidence it read, and stores what they return through the outbox in one tran
   腰部-or-larger KOLs took part in (and that is not tagged) goes up one level.
 - Incident: detections of one kind about one subject (the watch's volume, one term group, one
   KOL author, one hot-list appearance) belong to one incident while they keep coming less than
-  `cooldown_hours` apart. The incident id names the watch, kind, subject and the bucket it started in.
+  `cooldown_hours` apart (`story_hours`, a day, for volume and sentiment: a story that resurges
+  the next day is the same story). The incident id names the watch, kind, subject and the bucket
+  it started in.
 - Dedup and cooldown: an incident alerts once at its first level; later detections of the same
   incident stay quiet unless the level rises (an escalation: a new alert, same incident, key ending
   in the new level). The key is therefore unique per (incident, level), so replaying a crashed
@@ -78,6 +80,11 @@ class RuleSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     cooldown_hours: float = Field(default=6.0, gt=0)  # research 7b.6: 6 h per key unless escalating
+    # Volume and sentiment incidents stay open this long after their last detection: a story that
+    # quietens overnight and surges again the next day is the same story (DeepSeek, Ne Zha 2 in
+    # benchmarks/eval_replay.py came back daily), as the hot-list detector's reentry_hours holds.
+    # A higher level still alerts at once.
+    story_hours: float = Field(default=24.0, gt=0)
     # The job treats a bucket as closed this long after its end: collectors poll every few
     # minutes, so a bucket's last posts arrive after it ends.
     settle_minutes: float = Field(default=10.0, ge=0)
@@ -192,12 +199,11 @@ def decide(
     """
 
     t = _epoch(at)
-    cooldown = int(settings.cooldown_hours * 3600)
     kept: list[Incident] = []
     current: Incident | None = None
     for inc in state.incidents:
-        if t - inc.last > cooldown:
-            continue  # quiet for a whole cooldown: that incident is over
+        if t - inc.last > _open_seconds(inc.kind, settings):
+            continue  # quiet for a whole cooldown (a story window): that incident is over
         if inc.kind == kind and inc.subject == subject:
             current = inc
         else:
@@ -219,6 +225,16 @@ def decide(
             datetime.fromtimestamp(current.start, UTC),
         )
     return replace(state, incidents=(*kept, updated)), decision
+
+
+STORY_KINDS = frozenset({VOLUME_SPIKE, SENTIMENT_SHIFT})
+
+
+def _open_seconds(kind: str, settings: RuleSettings) -> int:
+    hours = settings.cooldown_hours
+    if kind in STORY_KINDS:
+        hours = max(hours, settings.story_hours)
+    return int(hours * 3600)
 
 
 def note_activity(state: RuleState, *, at: datetime, settings: RuleSettings) -> tuple[RuleState, bool]:
@@ -478,6 +494,8 @@ def explain_numbers(detection: Detection, bucket_s: int | None) -> str:
             f"观测 {n['observed']:.0f} 条{per}{distinct}，预期 {n['expected']:.1f} 条，"
             f"倍数 {n['ratio']:.1f}×，z = {n['z']:.1f}（σ = {n['sigma']:.2f}，log 空间）"
         )
+        if "previous_z" in n:
+            text += f"，上一时段 z = {n['previous_z']:.1f}（连续两个时段偏高）"
         if "neg_share" in n:
             text += f"，负面占比 {n['neg_share']:.0%}"
         return text

@@ -16,6 +16,8 @@ Which detector runs on which series (research/scoring.md 7b):
   and collapsed volume of the bucket (the 水军 tag).
 - emerging terms and the negative-sentiment shift on 1-hour buckets: term shares and negative
   shares need the posts of an hour to mean anything (7b.2 uses 1 h / 24 h windows, 7b.3 hourly).
+  Terms count each near-duplicate cluster once (copies of one text are not a topic); the
+  sentiment shift judges the raw negative share, what readers see.
 - KOL involvement on every closed 5-minute bucket's new mentions (stateless; an author at or above
   the platform's 腰部 band of scoring's tiers and the watch's kol.waist_followers), one event per
   author. By default the rules keep only those inside a story (bot/alerts.py); when another

@@ -2,7 +2,7 @@
 
 Invented data only: fictional brands (鹿角咖啡 with competitors 星巢咖啡 and 酷豆咖啡; 青禾手机 with
 competitor 远山手机), invented accounts across tiers (头部 ~3M followers, 腰部 ~300k, 尾部 ~30k,
-KOC, 素人) on Weibo and Bilibili, about 7 days of ordinary background posts, and in the last ~3 hours
+KOC, 素人) on Weibo and Bilibili, about 7 days of ordinary background posts, and in the last ~4 hours
 a food-safety incident for 鹿角咖啡 (several times the baseline volume, a 头部 KOL post, copy-paste
 waves) that also reaches the Weibo hot list.
 
@@ -245,13 +245,15 @@ def build(seed: int = SEED) -> dict[str, Any]:
                             text + rng.choice(["", "！", " 同感", "+1"]),
                             minutes_ago - rng.uniform(1, 30),
                         )
-    # The incident: last ~3 hours, several times the baseline, a 头部 KOL, copy-paste waves.
-    for _ in range(70):
+    # The incident: last ~4 hours (~24 posts/h against ~3-5), a 头部 KOL, copy-paste waves. Four
+    # hours, not three: at ~5 scored posts per ordinary hour the hourly sentiment detector needs
+    # about three closed incident hours, and the demo runs at any minute of the hour.
+    for _ in range(95):
         post(
             "weibo",
             rng.choice(weibo_people),
             _fill(rng, rng.choice(INCIDENT_TEMPLATES), "鹿角咖啡", ["星巢咖啡"]),
-            rng.uniform(1, 175),
+            rng.uniform(1, 235),
         )
     kol = post(
         "weibo",

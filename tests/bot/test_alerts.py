@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 import random
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlmodel import select
+from sqlmodel import delete, select
 
 from bot import alerts as rules
 from collectors.base import Author, HotEntry, Post
@@ -87,18 +88,49 @@ def test_repeats_within_cooldown_are_silent_and_extend_the_incident() -> None:
         )
         assert again is None
     assert state.incidents[0].last == int(at(20).timestamp())
-    # 6 h 5 min after the last detection the incident is over: a new one alerts again.
+    # A volume incident stays open for story_hours (24 h): the next day's resurgence at the same
+    # level is the same story; a day and 5 minutes after the last detection a new one alerts.
+    state, next_day = rules.decide(
+        state,
+        scope="w1",
+        kind="volume_spike",
+        subject="w1",
+        level=trends.Level.BLUE,
+        at=at(40),
+        settings=SETTINGS,
+    )
+    assert next_day is None
     state, later = rules.decide(
         state,
         scope="w1",
         kind="volume_spike",
         subject="w1",
         level=trends.Level.BLUE,
-        at=at(26 + 1 / 12),
+        at=at(64 + 1 / 12),
         settings=SETTINGS,
     )
     assert later is not None and first is not None
     assert later.incident != first.incident
+    # Other kinds keep the 6 h cooldown: 6 h 5 min later an emerging topic alerts again.
+    state, term = rules.decide(
+        state,
+        scope="w1",
+        kind="emerging_term",
+        subject="terms",
+        level=trends.Level.BLUE,
+        at=at(70),
+        settings=SETTINGS,
+    )
+    state, term_again = rules.decide(
+        state,
+        scope="w1",
+        kind="emerging_term",
+        subject="terms",
+        level=trends.Level.BLUE,
+        at=at(76 + 1 / 12),
+        settings=SETTINGS,
+    )
+    assert term is not None and term_again is not None and term_again.incident != term.incident
 
 
 def test_escalation_is_a_new_alert_of_the_same_incident() -> None:
@@ -640,3 +672,137 @@ def test_unreadable_state_restarts_that_detector_loudly(
     assert "state unreadable" in caplog.text
     with sqlite_db.read() as s:
         assert repos.get_detector_state(s, watch_id=watch.id, detector="rules") == rules.RuleState().to_json()
+
+
+# --- KOL involvement, catch-up and copies (issue 4 fixes) ------------------------------------
+
+
+def test_activity_window_decides_which_kol_posts_belong_to_a_story() -> None:
+    assert not rules.kol_in_story(rules.RuleState(), at=T0, settings=SETTINGS)
+    state, opened = rules.note_activity(rules.RuleState(), at=at(10), settings=SETTINGS)
+    assert opened and state.activity == (int(at(10).timestamp()), int(at(10).timestamp()))
+    state, opened = rules.note_activity(state, at=at(14), settings=SETTINGS)
+    assert not opened and state.activity == (int(at(10).timestamp()), int(at(14).timestamp()))
+    # From kol_lookback_hours (1 h) before the first detection to a cooldown (6 h) after the last.
+    inside = [at(9), at(12), at(20)]
+    outside = [at(8.9), at(20.1)]
+    assert all(rules.kol_in_story(state, at=t, settings=SETTINGS) for t in inside)
+    assert not any(rules.kol_in_story(state, at=t, settings=SETTINGS) for t in outside)
+    # More than a cooldown of quiet: the next detection opens a new window.
+    state, opened = rules.note_activity(state, at=at(21), settings=SETTINGS)
+    assert opened and state.activity == (int(at(21).timestamp()), int(at(21).timestamp()))
+    anyway = rules.RuleSettings(kol_needs_incident=False)
+    assert rules.kol_in_story(rules.RuleState(), at=T0, settings=anyway)
+
+
+def _kol_post(
+    pid: str, hours: float, author: str, name: str, followers: int, label: str = "neutral"
+) -> tuple[Post, str]:
+    who = Author("weibo", author, name, followers=followers, posts_count=900)
+    post = Post("weibo", pid, f"https://m.weibo.cn/status/{pid}", who, f"鹿角咖啡 {pid} 测评", at(hours))
+    return post, label
+
+
+def test_a_kol_post_in_a_quiet_week_is_not_an_alert(sqlite_db: Database) -> None:
+    _setup(sqlite_db)
+    _store(sqlite_db, _quiet_week(random.Random(8)))
+    _store(sqlite_db, [_kol_post("k1", 24 * 7 + 0.2, "big", "咖啡大V", 2_500_000, "negative")])
+    assert _run_hourly(sqlite_db, _settings(), range(24 * 7 - 2, 24 * 7 + 3)) == 0
+    # A team that wants every 腰部+ post can have it.
+    loud = _settings(rules={"kol_needs_incident": False})
+    assert _run_hourly(sqlite_db, loud, range(24 * 7 + 3, 24 * 7 + 4)) == 0  # already past
+    with sqlite_db.write() as s:
+        s.exec(delete(DetectorStateRow))
+    assert _run_hourly(sqlite_db, loud, range(24 * 7 + 1, 24 * 7 + 2)) == 1
+
+
+def test_kols_alert_per_author_inside_a_story_and_a_bigger_one_is_louder(sqlite_db: Database) -> None:
+    _setup(sqlite_db)
+    settings = _settings()
+    _store(sqlite_db, _quiet_week(random.Random(9)))
+    assert _after_quiet_week(sqlite_db) == 0
+    start = 24 * 7
+    _store(sqlite_db, _burst(start, 240, hours=3))
+    _store(
+        sqlite_db,
+        [
+            # 40 minutes before the story: a 腰部 post judged again when the story opens.
+            _kol_post("w1", start - 0.7, "mid1", "探店阿北", 300_000),
+            _kol_post("w2", start + 0.3, "mid2", "咖啡日记", 250_000, "negative"),
+            _kol_post("w3", start + 0.6, "mid1", "探店阿北", 300_000),  # same author: no second alert
+            _kol_post("h1", start + 1.5, "head", "咖啡研究所", 3_000_000, "negative"),
+            _kol_post("old", start - 5, "mid3", "老粉", 200_000),  # hours before: not part of it
+        ],
+    )
+    _run_hourly(sqlite_db, settings, range(start + 1, start + 4))
+    with sqlite_db.read() as s:
+        kol = [a for a in s.exec(select(AlertRow).order_by(AlertRow.id)) if a.kind == trends.KOL_INVOLVED]
+    by_name = {a.details["detection"]["subject"]: a for a in kol}
+    assert sorted(by_name) == ["weibo:head", "weibo:mid1", "weibo:mid2"], [a.title for a in kol]
+    assert len(kol) == 3 and len({a.incident for a in kol}) == 3
+    assert by_name["weibo:mid1"].level == trends.Level.BLUE
+    assert by_name["weibo:mid2"].level == trends.Level.YELLOW  # 腰部, negative
+    head = by_name["weibo:head"]
+    assert head.level == trends.Level.ORANGE and "咖啡研究所" in head.title
+    assert "3,000,000" in head.body and "https://m.weibo.cn/status/h1" in head.body
+    assert list(head.post_urls) == ["https://m.weibo.cn/status/h1"]
+    assert "https://m.weibo.cn/status/w1" in by_name["weibo:mid1"].body  # its own post, not w3
+
+
+def test_a_shift_first_seen_while_catching_up_still_alerts_live(sqlite_db: Database) -> None:
+    _setup(sqlite_db)
+    # Three ordinary days busy enough (6-9 posts/h, ~15% negative) to give sentiment a baseline.
+    rng = random.Random(10)
+    background = []
+    for h in range(24 * 4, 24 * 7):
+        for i in range(rng.randint(6, 9)):
+            pid = f"q{h}-{i}"
+            who = Author("weibo", f"fan{rng.randint(0, 60)}", f"咖啡粉{i}", followers=rng.randint(50, 3000))
+            text = f"鹿角咖啡 拿铁 日常 {pid}"
+            post = Post("weibo", pid, f"https://m.weibo.cn/status/{pid}", who, text, at(h + rng.random()))
+            background.append((post, "negative" if rng.random() < 0.15 else "neutral"))
+    _store(sqlite_db, background)
+    # A sustained negative surge that began ten hours before the job (re)started: its first hours
+    # are older than max_age (6 h) and never sent; that must not silence the live hours.
+    onset = 24 * 7 - 10
+    surge = []
+    for h in range(10):
+        for i, (post, _) in enumerate(_burst(onset + h, 60, hours=1)):
+            pid = f"s{h}-{i}"
+            surge.append((replace(post, post_id=pid, url=f"https://m.weibo.cn/status/{pid}"), "negative"))
+    _store(sqlite_db, surge)
+    now = at(24 * 7) + timedelta(minutes=12)
+    assert run_alert_rules(sqlite_db, _settings(), Secrets({}), now=now) > 0
+    with sqlite_db.read() as s:
+        rows = list(s.exec(select(AlertRow)))
+    kinds = {a.kind for a in rows}
+    assert {trends.VOLUME_SPIKE, trends.SENTIMENT_SHIFT} <= kinds, [a.title for a in rows]
+    for kind in (trends.VOLUME_SPIKE, trends.SENTIMENT_SHIFT):
+        mine = [a for a in rows if a.kind == kind]
+        assert len({a.incident for a in mine}) == 1
+        assert all(repos.as_utc(a.created_at) >= now - timedelta(hours=6) for a in mine)
+
+
+def test_pasted_copies_are_not_an_emerging_topic(sqlite_db: Database) -> None:
+    _setup(sqlite_db)
+    _store(sqlite_db, _quiet_week(random.Random(11)))
+    assert _after_quiet_week(sqlite_db) == 0
+
+    def post(pid: str, hours: float, author: str, text: str) -> tuple[Post, str]:
+        who = Author("weibo", author, f"网友{author}", followers=300, posts_count=200)
+        return Post("weibo", pid, f"https://m.weibo.cn/status/{pid}", who, text, at(hours)), "neutral"
+
+    # Hour 1: one post about a new drink and five pasted copies of it by five accounts.
+    original = post("c0", 24 * 7 + 0.1, "u0", "鹿角咖啡 燕麦 拿铁")
+    _store(sqlite_db, [original])
+    with sqlite_db.read() as s:
+        pk = s.exec(select(PostRow.id).where(PostRow.post_id == "c0")).one()
+    copies = [post(f"c{i}", 24 * 7 + 0.1 + i / 100, f"u{i}", "鹿角咖啡 燕麦 拿铁") for i in range(1, 6)]
+    _store(sqlite_db, copies, dup_of={("weibo", p.post_id): pk for p, _ in copies})
+    # Hour 2: six different posts with the same new word by six accounts: a topic.
+    distinct = [post(f"d{i}", 24 * 7 + 1.1 + i / 100, f"v{i}", f"鹿角咖啡 桂花 口味{i}") for i in range(6)]
+    _store(sqlite_db, distinct)
+    _run_hourly(sqlite_db, _settings(), range(24 * 7 + 1, 24 * 7 + 3))
+    with sqlite_db.read() as s:
+        terms = [a for a in s.exec(select(AlertRow)) if a.kind == trends.EMERGING_TERM]
+    assert [a.details["detection"]["subject"] for a in terms] == ["桂花"]

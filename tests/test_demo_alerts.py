@@ -1,0 +1,88 @@
+"""The bundled demo end to end: the 鹿角咖啡 incident raises the right alerts, the ordinary week none.
+
+Runs kolwatch.demo.run_demo (fake platform on 127.0.0.1, real collectors, NLP, matching, detectors,
+rules and outbox) on a temporary directory and database, then reads the stored alerts. The scenario
+(kolwatch/demo_data/scenario.json) is a week of ordinary talk about two fictional brands and a
+food-safety incident for 鹿角咖啡 in its last ~3 hours; 青禾手机 has no incident, only a hot-list
+entry. The demo anchors the scenario at the wall clock, so this also runs at whatever minute of the
+hour the suite happens to run (the closed hourly buckets differ).
+"""
+
+from __future__ import annotations
+
+import io
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from sqlmodel import select
+
+from kolwatch.demo import run_demo
+from nlp import trends
+from storage import repos
+from storage.db import Database
+from storage.models import AlertRow, AuthorRow, PostRow, WatchRow
+
+INCIDENT_KINDS = {
+    trends.VOLUME_SPIKE,  # possibly tagged 疑似水军: two copy-paste waves ride on the incident
+    trends.SENTIMENT_SHIFT,
+    trends.KOL_INVOLVED,
+    trends.HOT_LIST,
+    trends.EMERGING_TERM,  # 「异物」: the incident's own new word
+}
+HEAD_KOL = "咖啡研究所所长"
+
+
+async def test_demo_alerts_on_the_incident_and_stays_quiet_before_it(tmp_path: Path) -> None:
+    out = io.StringIO()
+    started = datetime.now(UTC)
+    db_path = tmp_path / "demo.db"
+    await run_demo(tmp_path / "out", stream=out, db_url=f"sqlite:///{db_path}")
+
+    db = Database(f"sqlite:///{db_path}")
+    try:
+        with db.read() as s:
+            names = {w.id: w.name for w in s.exec(select(WatchRow))}
+            alerts = list(s.exec(select(AlertRow).order_by(AlertRow.id)))
+            kol_post = s.exec(
+                select(PostRow)
+                .join(AuthorRow, AuthorRow.id == PostRow.author_pk)
+                .where(AuthorRow.name == HEAD_KOL, PostRow.text.contains("情况基本属实"))  # type: ignore[attr-defined]
+            ).one()
+    finally:
+        db.dispose()
+    by_watch: dict[str, list[AlertRow]] = {}
+    for a in alerts:
+        by_watch.setdefault(names.get(a.watch_id or -1, ""), []).append(a)
+    coffee = by_watch.get("鹿角咖啡", [])
+    phone = by_watch.get("青禾手机", [])
+    summary = [(a.kind, a.title) for a in alerts]
+
+    # Exactly the incident's kinds for 鹿角咖啡, all of them about the last hours.
+    assert {a.kind for a in coffee} == INCIDENT_KINDS, summary
+    incident_start = started - timedelta(hours=3)
+    assert all(repos.as_utc(a.created_at) >= incident_start for a in coffee), summary
+    # Each explains itself with its numbers.
+    assert all("依据：" in a.body for a in coffee)
+    spike = next(a for a in coffee if a.kind == trends.VOLUME_SPIKE)
+    assert "观测" in spike.body and "预期" in spike.body and "z =" in spike.body
+    sentiment = next(a for a in coffee if a.kind == trends.SENTIMENT_SHIFT)
+    assert "负面占比" in sentiment.body and "个百分点" in sentiment.body
+    # The 头部 KOL's own incident post, linked, at 橙 II.
+    head = [a for a in coffee if a.kind == trends.KOL_INVOLVED and HEAD_KOL in a.title]
+    assert len(head) == 1, summary
+    assert head[0].level == trends.Level.ORANGE and "3,020,000" in head[0].body
+    assert kol_post.url and kol_post.url in head[0].post_urls and kol_post.url in head[0].body
+    hot = [a for a in coffee if a.kind == trends.HOT_LIST]
+    assert hot and "鹿角咖啡喝出异物" in hot[0].title
+    # One alert per incident and kind (plus escalations), per author for KOLs.
+    for kind in INCIDENT_KINDS - {trends.KOL_INVOLVED}:
+        assert len({a.incident for a in coffee if a.kind == kind}) == 1, (kind, summary)
+
+    # 青禾手机 has no incident: its hot-list entry is an alert, nothing is a spike or a shift.
+    phone_kinds = {a.kind for a in phone}
+    assert trends.HOT_LIST in phone_kinds, summary
+    assert not phone_kinds & {trends.VOLUME_SPIKE, trends.SENTIMENT_SHIFT, trends.EMERGING_TERM}, summary
+
+    # The printed demo shows them.
+    printed = out.getvalue()
+    assert HEAD_KOL in printed and "声量激增" in printed and "负面情绪上升" in printed
