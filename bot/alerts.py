@@ -506,7 +506,8 @@ def explain_numbers(detection: Detection, bucket_s: int | None) -> str:
         )
     if detection.kind == EMERGING_TERM:
         return (
-            f"含该词 {n['posts']:.0f} 条、{n['authors']:.0f} 位作者，占比 {n['baseline_share']:.1%} → "
+            f"含该词 {n['posts']:.0f} 条不同内容（近似重复计一次）、{n['authors']:.0f} 位作者，"
+            f"占比 {n['baseline_share']:.1%} → "
             f"{n['share']:.0%}（{n['ratio']:.1f}×），z = {n['z']:.1f}"
         )
     if detection.kind == KOL_INVOLVED:

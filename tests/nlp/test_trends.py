@@ -176,6 +176,57 @@ def test_weekly_slot_noise_does_not_hide_a_burst() -> None:
     assert onset not in raw or raw[onset].numbers["z"] < fired[onset].numbers["z"]
 
 
+def test_a_low_volume_incident_is_caught_in_daytime_despite_noisy_nights() -> None:
+    # ~4 posts/h by day, ~0.5 at night (the demo's ordinary week); then 14, 19, 24, 32 posts/h.
+    # One variance for all hours let the night's counting noise hide it (z ~ 2 hour after hour).
+    rng = random.Random(31)
+    counts = [
+        sum(rng.random() < (4.0 if 9 <= t.hour <= 22 else 0.5) / 10 for _ in range(10)) for t in hours(24 * 7)
+    ]
+    onset = 24 * 6 + 9
+    counts[onset : onset + 4] = [14, 19, 24, 32]
+    fired = run_volume(counts)
+    assert [i for i in fired if i >= onset][:1] and min(i for i in fired if i >= onset) <= onset + 2
+    assert not [i for i in fired if 24 <= i < onset]
+
+
+def test_two_elevated_buckets_in_a_row_alarm_below_the_single_bucket_z() -> None:
+    # A settled key at 20 posts/h (sigma at its 0.35 floor), then 49 posts/h twice: z ~ 2.5
+    # and ~ 2.2, neither >= 3; the second is the second bucket in a row at >= sustain_z (2).
+    cfg = DetectorSettings(volume=VolumeSettings(seasonality="none"))
+    t0 = int(T0.timestamp())
+    state = VolumeState(3600, n=48, first_bucket=t0 - 48 * 3600, last_bucket=t0 - 3600, level=math.log1p(20))
+    s1, d1 = update_volume(state, "k", T0, 49, cfg)
+    assert d1 is None and 2.0 <= s1.prev_z < 3.0
+    _, d2 = update_volume(s1, "k", T0 + H, 49, cfg)
+    assert d2 is not None and 2.0 <= d2.numbers["z"] < 3.0
+    assert d2.numbers["previous_z"] == s1.prev_z and "连续两个时段" in d2.reason_zh
+    # Off when sustain_z is raised to z; and one elevated bucket after a normal one never fires.
+    off = DetectorSettings(volume=VolumeSettings(seasonality="none", sustain_z=3.0))
+    assert update_volume(s1, "k", T0 + H, 49, off)[1] is None
+    normal, _ = update_volume(state, "k", T0, 20, cfg)
+    assert update_volume(normal, "k", T0 + H, 49, cfg)[1] is None
+
+
+def test_outlier_buckets_do_not_teach_the_variance() -> None:
+    state = VolumeState.new(3600)
+    for t, c in zip(hours(48), noisy(20, 48), strict=True):
+        state, _ = update_volume(state, "k", t, c)
+    after, found = update_volume(state, "k", T0 + 48 * H, 400)
+    assert found is not None and after.var == state.var and after.level > state.level
+    quiet, _ = update_volume(state, "k", T0 + 48 * H, 20)
+    assert quiet.var != state.var
+
+
+def test_volume_state_without_prev_z_still_loads() -> None:
+    state = VolumeState.new(3600)
+    data = state.to_json()
+    del data["prev_z"]
+    assert VolumeState.from_json(data) == state
+    with pytest.raises(ValueError, match="prev_z"):
+        VolumeState.from_json(state.to_json() | {"prev_z": "high"})
+
+
 def test_spike_does_not_poison_the_baseline() -> None:
     counts = noisy(40, 24 * 4)
     counts[60] = 2000
@@ -196,6 +247,17 @@ def test_volume_level_mapping_with_negative_share() -> None:
 
 def _fields(d: Detection) -> dict:
     return {k: getattr(d, k) for k in d.__slots__}
+
+
+def test_volume_unique_count_is_explained_and_validated() -> None:
+    state = VolumeState.new(3600)
+    for t, c in zip(hours(30), noisy(5, 30), strict=True):
+        state, _ = update_volume(state, "k", t, c)
+    _, d = update_volume(state, "k", T0 + 30 * H, 90, unique=20)
+    assert d is not None and d.numbers["unique"] == 20.0 and "去重后 20 条" in d.reason_zh
+    for bad in (-1, 91, 2.5, True):
+        with pytest.raises(ValueError, match="unique"):
+            update_volume(state, "k", T0 + 30 * H, 90, unique=bad)  # type: ignore[arg-type]
 
 
 def test_volume_rejects_bad_input() -> None:
