@@ -353,7 +353,12 @@ def process_watch(
         )
         events = _detect(session, states, watch, cursor, facts, start, chunk_end, detector, rule, scoring)
         if matcher is not None and hot_until > cursor.hot_after:
-            events += _detect_hot(session, states, watch, matcher, cursor.hot_after, hot_until, detector)
+            # Up to `now` itself on the last chunk: a capture stored in the same second as the job
+            # starts (the demo's run_once) is after the floored second. The cursor keeps whole
+            # seconds, so the next run reads (floor(now), now] again; the hot-list detector does
+            # not fire twice for a sighting it already holds.
+            until = now if last_chunk else _dt(hot_until)
+            events += _detect_hot(session, states, watch, matcher, cursor.hot_after, until, detector)
             cursor.hot_after = hot_until
         events.sort(key=lambda e: (e.known_at, e.order))
         for event in events:
@@ -612,10 +617,10 @@ def _detect_hot(
     watch: repos.WatchInfo,
     matcher: WatchMatcher[int],
     after: int,
-    until: int,
+    until: datetime,
     cfg: trends.DetectorSettings,
 ) -> list[_Event]:
-    entries = alert_queries.hot_entries_between(session, after=_dt(after), until=_dt(until))
+    entries = alert_queries.hot_entries_between(session, after=_dt(after), until=until)
     captures: dict[datetime, list[Any]] = defaultdict(list)
     for entry in entries:
         if matcher.match(entry.title, platform=entry.platform):

@@ -806,3 +806,21 @@ def test_pasted_copies_are_not_an_emerging_topic(sqlite_db: Database) -> None:
     with sqlite_db.read() as s:
         terms = [a for a in s.exec(select(AlertRow)) if a.kind == trends.EMERGING_TERM]
     assert [a.details["detection"]["subject"] for a in terms] == ["桂花"]
+
+
+def test_a_hot_list_capture_in_the_same_second_as_the_job_is_not_skipped(sqlite_db: Database) -> None:
+    _setup(sqlite_db)
+    captured = at(5) + timedelta(milliseconds=300)
+    with sqlite_db.write() as s:
+        repos.store_hot_entries(
+            s,
+            entries=[
+                HotEntry("weibo", "realtime", 3, "鹿角咖啡断货", 1_500_000, "https://s.weibo.com/3", captured)
+            ],
+        )
+    # The demo collects, then runs the job at once: both within one wall-clock second.
+    assert (
+        run_alert_rules(sqlite_db, _settings(), Secrets({}), now=captured + timedelta(milliseconds=200)) == 1
+    )
+    # The next run reads that second again and does not alert twice.
+    assert run_alert_rules(sqlite_db, _settings(), Secrets({}), now=captured + timedelta(seconds=30)) == 0
