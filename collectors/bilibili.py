@@ -45,7 +45,16 @@ from collectors.base import (
     SourceGone,
     SourceSpec,
 )
-from collectors.http import SHANGHAI, HttpSettings, fetch_json, parse_count, parse_time
+from collectors.http import (
+    SHANGHAI,
+    HttpSettings,
+    expect_id,
+    expect_list,
+    expect_object,
+    fetch_json,
+    parse_count,
+    parse_time,
+)
 
 PLATFORM = "bilibili"
 
@@ -124,33 +133,10 @@ def keys_from_nav(payload: Any) -> tuple[str, str]:
 # ------------------------------------------------------------------------------------------ parsing
 
 
-def _obj(value: Any, what: str) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        raise ParseError(f"{what}: expected an object, got {type(value).__name__}")
-    return value
-
-
-def _list(value: Any, what: str) -> list[Any]:
-    if value is None:
-        return []
-    if not isinstance(value, list):
-        raise ParseError(f"{what}: expected a list, got {type(value).__name__}")
-    return value
-
-
-def _id(value: Any, what: str) -> str:
-    if isinstance(value, bool) or not isinstance(value, int | str) or not str(value).strip():
-        raise ParseError(f"{what}: missing id {value!r}")
-    text = str(value).strip()
-    if len(text) > 64:
-        raise ParseError(f"{what}: id too long")
-    return text
-
-
 def check_envelope(payload: Any) -> None:
     """Raise what a Bilibili `{code, message, data}` envelope means; return when it is a real success."""
 
-    body = _obj(payload, "bilibili envelope")
+    body = expect_object(payload, "bilibili envelope")
     code = body.get("code")
     message = str(body.get("message") or body.get("msg") or "")[:120]
     data = body.get("data")
@@ -197,9 +183,9 @@ def parse_card(payload: Any) -> Author:
     """x/web-interface/card -> Author (followers from data.follower, else card.fans)."""
 
     check_envelope(payload)
-    data = _obj(_obj(payload, "envelope").get("data"), "bilibili card data")
-    card = _obj(data.get("card"), "bilibili card")
-    mid = _id(card.get("mid"), "bilibili card")
+    data = expect_object(expect_object(payload, "envelope").get("data"), "bilibili card data")
+    card = expect_object(data.get("card"), "bilibili card")
+    mid = expect_id(card.get("mid"), "bilibili card")
     official = card.get("Official") if isinstance(card.get("Official"), dict) else {}
     official_type = official.get("type")
     followers = data.get("follower", card.get("fans"))
@@ -220,7 +206,9 @@ def parse_card(payload: Any) -> Author:
 
 def parse_relation_stat(payload: Any) -> int | None:
     check_envelope(payload)
-    return parse_count(_obj(_obj(payload, "envelope").get("data"), "bilibili relation").get("follower"))
+    return parse_count(
+        expect_object(expect_object(payload, "envelope").get("data"), "bilibili relation").get("follower")
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -230,7 +218,7 @@ class VideoPage:
 
 
 def _minimal_author(mid: Any, name: Any) -> Author:
-    author_id = _id(mid, "bilibili author mid")
+    author_id = expect_id(mid, "bilibili author mid")
     return Author(PLATFORM, author_id, str(name or ""), url=f"https://space.bilibili.com/{author_id}")
 
 
@@ -238,12 +226,12 @@ def parse_arc_search(payload: Any, *, author: Author | None = None) -> VideoPage
     """x/space/wbi/arc/search -> video Posts (newest first) and whether another page exists."""
 
     check_envelope(payload)
-    data = _obj(_obj(payload, "envelope").get("data"), "bilibili arc data")
-    listing = _obj(data.get("list"), "bilibili arc list")
+    data = expect_object(expect_object(payload, "envelope").get("data"), "bilibili arc data")
+    listing = expect_object(data.get("list"), "bilibili arc list")
     posts = []
-    for item in _list(listing.get("vlist"), "bilibili vlist"):
-        item = _obj(item, "bilibili video")
-        bvid = _id(item.get("bvid"), "bilibili video")
+    for item in expect_list(listing.get("vlist"), "bilibili vlist"):
+        item = expect_object(item, "bilibili video")
+        bvid = expect_id(item.get("bvid"), "bilibili video")
         owner = author if author is not None else _minimal_author(item.get("mid"), item.get("author"))
         title = _clean_title(item.get("title"))
         posts.append(
@@ -262,7 +250,7 @@ def parse_arc_search(payload: Any, *, author: Author | None = None) -> VideoPage
                 raw=item,
             )
         )
-    page = _obj(data.get("page"), "bilibili arc page") if data.get("page") is not None else {}
+    page = expect_object(data.get("page"), "bilibili arc page") if data.get("page") is not None else {}
     pn, ps, count = (parse_count(page.get(k)) for k in ("pn", "ps", "count"))
     has_more = bool(posts) and None not in (pn, ps, count) and pn * ps < count  # type: ignore[operator]
     return VideoPage(tuple(posts), has_more)
@@ -272,13 +260,13 @@ def parse_search(payload: Any) -> VideoPage:
     """x/web-interface/wbi/search/type (video) -> video Posts; titles lose their <em> highlights."""
 
     check_envelope(payload)
-    data = _obj(_obj(payload, "envelope").get("data"), "bilibili search data")
+    data = expect_object(expect_object(payload, "envelope").get("data"), "bilibili search data")
     posts = []
-    for item in _list(data.get("result"), "bilibili search result"):
-        item = _obj(item, "bilibili search item")
+    for item in expect_list(data.get("result"), "bilibili search result"):
+        item = expect_object(item, "bilibili search item")
         if item.get("type", "video") != "video":
             continue
-        bvid = _id(item.get("bvid"), "bilibili search item")
+        bvid = expect_id(item.get("bvid"), "bilibili search item")
         title = _clean_title(item.get("title"))
         posts.append(
             Post(
@@ -304,10 +292,10 @@ def parse_view(payload: Any) -> Post:
     """x/web-interface/view -> the video Post with its stats."""
 
     check_envelope(payload)
-    data = _obj(_obj(payload, "envelope").get("data"), "bilibili view data")
-    bvid = _id(data.get("bvid"), "bilibili view")
-    owner = _obj(data.get("owner"), "bilibili owner")
-    stat = _obj(data.get("stat"), "bilibili stat")
+    data = expect_object(expect_object(payload, "envelope").get("data"), "bilibili view data")
+    bvid = expect_id(data.get("bvid"), "bilibili view")
+    owner = expect_object(data.get("owner"), "bilibili owner")
+    stat = expect_object(data.get("stat"), "bilibili stat")
     title = _clean_title(data.get("title"))
     return Post(
         platform=PLATFORM,
@@ -330,13 +318,13 @@ def parse_replies(payload: Any, *, parent_id: str) -> list[Post]:
     """x/v2/reply or x/v2/reply/wbi/main -> comment Posts (top-level replies)."""
 
     check_envelope(payload)
-    data = _obj(_obj(payload, "envelope").get("data"), "bilibili reply data")
+    data = expect_object(expect_object(payload, "envelope").get("data"), "bilibili reply data")
     posts = []
-    for reply in _list(data.get("replies"), "bilibili replies"):
-        reply = _obj(reply, "bilibili reply")
-        rpid = _id(reply.get("rpid_str") or reply.get("rpid"), "bilibili reply")
-        member = _obj(reply.get("member"), "bilibili reply member")
-        content = _obj(reply.get("content"), "bilibili reply content")
+    for reply in expect_list(data.get("replies"), "bilibili replies"):
+        reply = expect_object(reply, "bilibili reply")
+        rpid = expect_id(reply.get("rpid_str") or reply.get("rpid"), "bilibili reply")
+        member = expect_object(reply.get("member"), "bilibili reply member")
+        content = expect_object(reply.get("content"), "bilibili reply content")
         message = content.get("message")
         if not isinstance(message, str):
             raise ParseError("bilibili reply without message")
@@ -360,7 +348,7 @@ def parse_replies(payload: Any, *, parent_id: str) -> list[Post]:
 
 def parse_finger_spi(payload: Any) -> str:
     check_envelope(payload)
-    buvid3 = _obj(_obj(payload, "envelope").get("data"), "bilibili spi data").get("b_3")
+    buvid3 = expect_object(expect_object(payload, "envelope").get("data"), "bilibili spi data").get("b_3")
     if not isinstance(buvid3, str) or not re.fullmatch(r"[0-9A-Za-z\-]{10,80}", buvid3):
         raise ParseError("finger/spi has no usable b_3")
     return buvid3

@@ -752,3 +752,35 @@ def parse_time(value: object, *, now: datetime | None = None) -> datetime:
     if iso.tzinfo is None:
         iso = iso.replace(tzinfo=SHANGHAI)
     return iso.astimezone(UTC)
+
+
+# ------------------------------------------------------------------------------------- JSON shapes
+
+
+def expect_object(value: Any, what: str) -> dict[str, Any]:
+    """`value` as a JSON object, or ParseError naming `what` (platforms change shapes silently)."""
+
+    if not isinstance(value, dict):
+        raise ParseError(f"{what}: expected an object, got {type(value).__name__}")
+    return value
+
+
+def expect_list(value: Any, what: str) -> list[Any]:
+    """`value` as a JSON list (None counts as empty), or ParseError naming `what`."""
+
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise ParseError(f"{what}: expected a list, got {type(value).__name__}")
+    return value
+
+
+def expect_id(value: Any, what: str) -> str:
+    """A platform id (number or string, at most 64 characters) as text, or ParseError."""
+
+    if isinstance(value, bool) or not isinstance(value, int | str) or not str(value).strip():
+        raise ParseError(f"{what}: missing or bad id {value!r}")
+    text = str(value).strip()
+    if len(text) > 64:
+        raise ParseError(f"{what}: id too long")
+    return text

@@ -46,7 +46,16 @@ from collectors.base import (
     SourceGone,
     SourceSpec,
 )
-from collectors.http import HttpSettings, fetch_json, fetch_text, parse_count, parse_time
+from collectors.http import (
+    HttpSettings,
+    expect_id,
+    expect_list,
+    expect_object,
+    fetch_json,
+    fetch_text,
+    parse_count,
+    parse_time,
+)
 
 PLATFORM = "weibo"
 
@@ -68,29 +77,6 @@ class WeiboSettings(HttpSettings):
 # ------------------------------------------------------------------------------------------ parsing
 
 
-def _obj(value: Any, what: str) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        raise ParseError(f"{what}: expected an object, got {type(value).__name__}")
-    return value
-
-
-def _list(value: Any, what: str) -> list[Any]:
-    if value is None:
-        return []
-    if not isinstance(value, list):
-        raise ParseError(f"{what}: expected a list, got {type(value).__name__}")
-    return value
-
-
-def _str_id(value: Any, what: str) -> str:
-    if isinstance(value, bool) or not isinstance(value, int | str) or str(value).strip() == "":
-        raise ParseError(f"{what}: missing or bad id {value!r}")
-    text = str(value).strip()
-    if len(text) > 64:
-        raise ParseError(f"{what}: id too long")
-    return text
-
-
 def _id_number(post_id: str) -> int:
     if not post_id.isdigit():
         raise ParseError(f"weibo id is not numeric: {post_id[:30]!r}")
@@ -100,7 +86,7 @@ def _id_number(post_id: str) -> int:
 def check_envelope(payload: Any) -> None:
     """Raise the CollectorError an m.weibo.cn envelope means; return for ok:1 and the empty ok:0."""
 
-    body = _obj(payload, "weibo envelope")
+    body = expect_object(payload, "weibo envelope")
     ok = body.get("ok")
     if ok == 1:
         return
@@ -151,8 +137,8 @@ def html_to_text(html: Any) -> str:
 def parse_user(user: Any) -> Author:
     """An mblog.user / userInfo object -> Author (followers may be "145.5万")."""
 
-    data = _obj(user, "weibo user")
-    uid = _str_id(data.get("id"), "weibo user")
+    data = expect_object(user, "weibo user")
+    uid = expect_id(data.get("id"), "weibo user")
     verified_type = data.get("verified_type")
     description = data.get("description")
     return Author(
@@ -175,8 +161,8 @@ DELETED_AUTHOR = Author(platform=PLATFORM, author_id="", name="")
 def parse_mblog(mblog: Any, *, now: datetime, text_override: str | None = None) -> Post:
     """One mblog -> Post. A null user (deleted original) gets DELETED_AUTHOR (empty id and name)."""
 
-    data = _obj(mblog, "weibo mblog")
-    post_id = _str_id(data.get("id") or data.get("mid"), "weibo mblog")
+    data = expect_object(mblog, "weibo mblog")
+    post_id = expect_id(data.get("id") or data.get("mid"), "weibo mblog")
     _id_number(post_id)
     user = data.get("user")
     author = DELETED_AUTHOR if user is None else parse_user(user)
@@ -188,7 +174,9 @@ def parse_mblog(mblog: Any, *, now: datetime, text_override: str | None = None) 
     retweeted = data.get("retweeted_status")
     parent_id = None
     if retweeted is not None:
-        parent_id = _str_id(_obj(retweeted, "weibo retweeted_status").get("id"), "weibo retweeted_status")
+        parent_id = expect_id(
+            expect_object(retweeted, "weibo retweeted_status").get("id"), "weibo retweeted_status"
+        )
     created = data.get("created_at")
     if created is None:
         raise ParseError(f"weibo mblog {post_id} has no created_at")
@@ -214,7 +202,7 @@ def mblog_posts(mblog: Any, *, now: datetime) -> list[Post]:
     post = parse_mblog(mblog, now=now)
     posts = []
     if post.is_repost:
-        posts.append(parse_mblog(_obj(mblog, "mblog")["retweeted_status"], now=now))
+        posts.append(parse_mblog(expect_object(mblog, "mblog")["retweeted_status"], now=now))
     posts.append(post)
     return posts
 
@@ -232,22 +220,22 @@ def parse_cards(payload: Any) -> TimelinePage:
     """A getIndex card-list response (timeline or search) -> its mblogs and the next-page token."""
 
     check_envelope(payload)
-    body = _obj(payload, "weibo envelope")
+    body = expect_object(payload, "weibo envelope")
     data = body.get("data")
     if body.get("ok") == 0:
         return TimelinePage((), None, 0)
-    data = _obj(data, "weibo data")
+    data = expect_object(data, "weibo data")
     mblogs: list[dict[str, Any]] = []
-    for card in _list(data.get("cards"), "weibo cards"):
-        card = _obj(card, "weibo card")
+    for card in expect_list(data.get("cards"), "weibo cards"):
+        card = expect_object(card, "weibo card")
         if isinstance(card.get("mblog"), dict):
             mblogs.append(card["mblog"])
-        for inner in _list(card.get("card_group"), "weibo card_group"):
-            inner = _obj(inner, "weibo card_group item")
+        for inner in expect_list(card.get("card_group"), "weibo card_group"):
+            inner = expect_object(inner, "weibo card_group item")
             if isinstance(inner.get("mblog"), dict):
                 mblogs.append(inner["mblog"])
     info = data.get("cardlistInfo")
-    info = _obj(info, "weibo cardlistInfo") if info is not None else {}
+    info = expect_object(info, "weibo cardlistInfo") if info is not None else {}
     token: dict[str, int | str] | None = None
     since_id = info.get("since_id")
     page = info.get("page")
@@ -268,15 +256,15 @@ def parse_profile(payload: Any) -> tuple[Author, str | None]:
     """getIndex?type=uid -> (Author, timeline containerid or None). ok:0 means the user is gone."""
 
     check_envelope(payload)
-    body = _obj(payload, "weibo envelope")
+    body = expect_object(payload, "weibo envelope")
     if body.get("ok") == 0:
         raise SourceGone(f"weibo user not found: {body.get('msg')!s}"[:120])
-    data = _obj(body.get("data"), "weibo data")
+    data = expect_object(body.get("data"), "weibo data")
     author = parse_user(data.get("userInfo"))
     containerid = None
     tabs = data.get("tabsInfo")
     if isinstance(tabs, dict):
-        for tab in _list(tabs.get("tabs"), "weibo tabs"):
+        for tab in expect_list(tabs.get("tabs"), "weibo tabs"):
             if isinstance(tab, dict) and tab.get("tab_type") == "weibo" and tab.get("containerid"):
                 containerid = str(tab["containerid"])
     return author, containerid
@@ -286,7 +274,7 @@ def parse_longtext(payload: Any) -> tuple[str, dict[str, int | None]]:
     """statuses/extend -> (plain full text, fresh counts)."""
 
     check_envelope(payload)
-    data = _obj(_obj(payload, "weibo envelope").get("data"), "weibo extend data")
+    data = expect_object(expect_object(payload, "weibo envelope").get("data"), "weibo extend data")
     content = data.get("longTextContent")
     if not isinstance(content, str):
         raise ParseError("weibo extend has no longTextContent")
@@ -302,21 +290,21 @@ def parse_status(payload: Any, *, now: datetime) -> list[Post]:
     """statuses/show -> the status (and its original when it is a repost)."""
 
     check_envelope(payload)
-    return mblog_posts(_obj(payload, "weibo envelope").get("data"), now=now)
+    return mblog_posts(expect_object(payload, "weibo envelope").get("data"), now=now)
 
 
 def parse_comments(payload: Any, *, parent_id: str, now: datetime) -> tuple[list[Post], int | None]:
     """comments/hotflow or api/comments/show -> (comment Posts, next max_id or None at the end)."""
 
     check_envelope(payload)
-    body = _obj(payload, "weibo envelope")
+    body = expect_object(payload, "weibo envelope")
     if body.get("ok") == 0:
         return [], None
-    data = _obj(body.get("data"), "weibo comments data")
+    data = expect_object(body.get("data"), "weibo comments data")
     posts: list[Post] = []
-    for item in _list(data.get("data"), "weibo comments"):
-        item = _obj(item, "weibo comment")
-        comment_id = _str_id(item.get("id"), "weibo comment")
+    for item in expect_list(data.get("data"), "weibo comments"):
+        item = expect_object(item, "weibo comment")
+        comment_id = expect_id(item.get("id"), "weibo comment")
         author = parse_user(item.get("user"))
         posts.append(
             Post(
@@ -351,11 +339,11 @@ def parse_hot_json(payload: Any, *, now: datetime) -> list[HotEntry]:
     """weibo.com/ajax/side/hotSearch -> entries: pinned gov topics (rank None), then realtime rows."""
 
     check_envelope(payload)
-    data = _obj(_obj(payload, "weibo envelope").get("data"), "weibo hot data")
+    data = expect_object(expect_object(payload, "weibo envelope").get("data"), "weibo hot data")
     captured = now.astimezone(UTC)
     entries: list[HotEntry] = []
-    for gov in _list(data.get("hotgovs"), "weibo hotgovs"):
-        gov = _obj(gov, "weibo hotgov")
+    for gov in expect_list(data.get("hotgovs"), "weibo hotgovs"):
+        gov = expect_object(gov, "weibo hotgov")
         word = str(gov.get("word") or gov.get("name") or "").strip()
         if word:
             entries.append(
@@ -370,8 +358,8 @@ def parse_hot_json(payload: Any, *, now: datetime) -> list[HotEntry]:
                     pinned=True,
                 )
             )
-    for row in _list(data.get("realtime"), "weibo realtime"):
-        row = _obj(row, "weibo realtime row")
+    for row in expect_list(data.get("realtime"), "weibo realtime"):
+        row = expect_object(row, "weibo realtime row")
         word = row.get("word")
         if not isinstance(word, str) or not word.strip():
             raise ParseError("weibo hot row without word")
@@ -560,7 +548,7 @@ class WeiboCollector(Collector):
             reached = False
             all_old = bool(page.mblogs)
             for mblog in page.mblogs:
-                post_id = _str_id(mblog.get("id") or mblog.get("mid"), "weibo mblog")
+                post_id = expect_id(mblog.get("id") or mblog.get("mid"), "weibo mblog")
                 number = _id_number(post_id)
                 if floor is not None and number <= floor:
                     if not mblog.get("isTop"):  # a pinned post is old but says nothing about the rest
