@@ -44,7 +44,7 @@ from pydantic import ValidationError
 
 from bot import alerts as rules
 from kolwatch.errors import SettingsError
-from kolwatch.settings import Secrets, Settings
+from kolwatch.settings import Secrets, Settings, first_error, scoring_settings
 from nlp import trends
 from nlp.matcher import WatchMatcher
 from nlp.query import QuerySyntaxError, parse
@@ -84,16 +84,12 @@ def alert_config(settings: Settings) -> AlertConfig:
     try:
         trends.DetectorSettings.model_validate(section)
     except ValidationError as exc:
-        raise SettingsError(f"{settings.path}: alerts.{_first_error(exc)}") from None
+        raise SettingsError(f"{settings.path}: alerts.{first_error(exc)}") from None
     try:
         rule_settings = rules.RuleSettings.model_validate(rule_part)
     except ValidationError as exc:
-        raise SettingsError(f"{settings.path}: alerts.rules.{_first_error(exc)}") from None
-    try:
-        scoring = ScoringSettings.model_validate(settings.scoring)
-    except ValidationError as exc:
-        raise SettingsError(f"{settings.path}: scoring.{_first_error(exc)}") from None
-    return AlertConfig(section, rule_settings, scoring)
+        raise SettingsError(f"{settings.path}: alerts.rules.{first_error(exc)}") from None
+    return AlertConfig(section, rule_settings, scoring_settings(settings))
 
 
 def watch_settings(
@@ -119,15 +115,8 @@ def watch_settings(
         detector = trends.DetectorSettings.model_validate(merged)
         rule = rules.RuleSettings.model_validate({**config.rules.model_dump(), **rule_over})
     except ValidationError as exc:
-        raise ValueError(_first_error(exc)) from None
+        raise ValueError(first_error(exc)) from None
     return detector, rule
-
-
-def _first_error(exc: ValidationError) -> str:
-    err = exc.errors()[0]
-    loc = ".".join(str(p) for p in err["loc"]) or "(top level)"
-    msg = "unknown key" if err["type"] == "extra_forbidden" else err["msg"].removeprefix("Value error, ")
-    return f"{loc}: {msg}"
 
 
 # --- the job ---------------------------------------------------------------------------------

@@ -194,19 +194,40 @@ class OutboxSender:
     async def drain(self, *, limit: int = 50) -> DrainSummary:
         summary = DrainSummary()
         claimed = await self.db.run(self._claim, limit)
-        for delivery in claimed:
-            await self._deliver(delivery, summary)
+        for delivery, notice in claimed:
+            await self._deliver(delivery, notice, summary)
         return summary
 
-    def _claim(self, limit: int) -> list[repos.ClaimedDelivery]:
+    def _claim(self, limit: int) -> list[tuple[repos.ClaimedDelivery, Notice | Exception]]:
+        """Claim due deliveries and build their notices, both in the worker thread: a digest's
+        notice reads its chart and report files, which must not block the bot's event loop."""
+
         with self.db.write() as session:
-            return repos.claim_deliveries(
+            claimed = repos.claim_deliveries(
                 session, owner=self.owner, now=self.clock(), lease_s=self.lease_s, limit=limit
             )
+        notices: dict[int, Notice | Exception] = {}
+        out: list[tuple[repos.ClaimedDelivery, Notice | Exception]] = []
+        for delivery in claimed:
+            alert_id = delivery.alert.id or 0
+            if alert_id not in notices:
+                try:
+                    notices[alert_id] = alert_notice(delivery.alert)
+                except (OSError, ValueError) as exc:  # e.g. a digest file deleted since it was written
+                    notices[alert_id] = exc
+            out.append((delivery, notices[alert_id]))
+        return out
 
-    async def _deliver(self, delivery: repos.ClaimedDelivery, summary: DrainSummary) -> None:
+    async def _deliver(
+        self, delivery: repos.ClaimedDelivery, notice: Notice | Exception, summary: DrainSummary
+    ) -> None:
         notifier = self.notifiers.get(delivery.channel)
         now = self.clock()
+        if isinstance(notice, Exception):
+            log.error("alert %s cannot be rendered: %s", delivery.alert.id, notice)
+            await self._finish(delivery, ok=False, error=f"cannot render: {notice}", parts=0)
+            summary.failed += 1
+            return
         if notifier is None:
             # A channel configured without its notifier (e.g. Telegram chats before a token is set):
             # keep the delivery pending and look again later instead of dropping it.
@@ -220,9 +241,7 @@ class OutboxSender:
             summary.retried += 1
             return
         try:
-            result = await notifier.send(
-                alert_notice(delivery.alert), delivery.target, resume_from=delivery.parts_sent
-            )
+            result = await notifier.send(notice, delivery.target, resume_from=delivery.parts_sent)
         except Exception as exc:  # a notifier bug must not kill the sender or lose the alert
             log.exception("notifier %s failed on delivery %s", delivery.channel, delivery.id)
             await self._finish(

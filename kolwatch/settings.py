@@ -261,7 +261,9 @@ def _format_location(loc: tuple[Any, ...]) -> str:
     return out or "(top level)"
 
 
-def _first_error(exc: ValidationError) -> str:
+def first_error(exc: ValidationError) -> str:
+    """"dotted.location: message" of a validation error, for one-line settings errors."""
+
     err = exc.errors()[0]
     loc = _format_location(tuple(p for p in err["loc"] if not str(p).startswith("function-")))
     msg = err["msg"].removeprefix("Value error, ")
@@ -297,7 +299,7 @@ def load_settings(path: str | Path | None = None, environ: Mapping[str, str] | N
     try:
         settings = Settings.model_validate(data)
     except ValidationError as exc:
-        raise SettingsError(f"{file}: {_first_error(exc)}") from None
+        raise SettingsError(f"{file}: {first_error(exc)}") from None
     validate_plugins(settings)
     return settings
 
@@ -317,7 +319,7 @@ def validate_plugins(settings: Settings) -> None:
         try:
             cls.Settings.model_validate(section)
         except ValidationError as exc:
-            raise SettingsError(f"{settings.path}: collectors.{name}.{_first_error(exc)}") from None
+            raise SettingsError(f"{settings.path}: collectors.{name}.{first_error(exc)}") from None
     for index, source in enumerate(settings.sources):
         cls = COLLECTORS.get(source.platform)
         if cls is None:
@@ -367,7 +369,7 @@ def scoring_settings(settings: Settings) -> ScoringSettings:
     try:
         return ScoringSettings.model_validate(settings.scoring)
     except ValidationError as exc:
-        raise SettingsError(f"{settings.path}: scoring.{_first_error(exc)}") from None
+        raise SettingsError(f"{settings.path}: scoring.{first_error(exc)}") from None
 
 
 def collector_settings(settings: Settings, platform: str) -> Any:
