@@ -220,6 +220,21 @@ def sync_config(
 # --------------------------------------------------------------------------- sources and leases
 
 
+def _lease(session: Session, table: Any, due: Any, *, owner: str, until: datetime) -> list[int]:
+    """Lease the rows whose ids `due` selects to `owner` until `until`; returns their ids.
+
+    On PostgreSQL the candidates are locked with FOR UPDATE SKIP LOCKED, so concurrent workers take
+    different rows; on SQLite the caller's BEGIN IMMEDIATE transaction already serialises writers.
+    """
+
+    if session.get_bind().dialect.name == "postgresql":
+        due = due.with_for_update(skip_locked=True)
+    ids = list(session.exec(due).scalars())
+    if ids:
+        session.exec(update(table).where(col(table.id).in_(ids)).values(lease_owner=owner, lease_until=until))
+    return ids
+
+
 @dataclass(frozen=True)
 class ClaimedSource:
     id: int
@@ -246,11 +261,7 @@ def claim_due_sources(
     ignore_schedule: bool = False,
     exclude_ids: Iterable[int] = (),
 ) -> list[ClaimedSource]:
-    """Lease up to `limit` due, enabled sources to `owner`; no other process gets them meanwhile.
-
-    On PostgreSQL the candidate rows are locked with FOR UPDATE SKIP LOCKED; on SQLite the caller's
-    BEGIN IMMEDIATE transaction already serialises writers.
-    """
+    """Lease up to `limit` due, enabled sources to `owner`; no other process gets them meanwhile."""
 
     due = (
         select(SourceRow.id)
@@ -268,16 +279,9 @@ def claim_due_sources(
     excluded = list(exclude_ids)
     if excluded:
         due = due.where(col(SourceRow.id).not_in(excluded))
-    if session.get_bind().dialect.name == "postgresql":
-        due = due.with_for_update(skip_locked=True)
-    ids = list(session.exec(due).scalars())
+    ids = _lease(session, SourceRow, due, owner=owner, until=now + timedelta(seconds=lease_s))
     if not ids:
         return []
-    session.exec(
-        update(SourceRow)
-        .where(col(SourceRow.id).in_(ids))
-        .values(lease_owner=owner, lease_until=now + timedelta(seconds=lease_s))
-    )
     rows = session.exec(
         select(SourceRow).where(col(SourceRow.id).in_(ids)).order_by(SourceRow.next_run_at)
     ).scalars()
@@ -1108,16 +1112,9 @@ def claim_deliveries(
         .order_by(DeliveryRow.next_attempt_at, DeliveryRow.id)
         .limit(limit)
     )
-    if session.get_bind().dialect.name == "postgresql":
-        due = due.with_for_update(skip_locked=True)
-    ids = list(session.exec(due).scalars())
+    ids = _lease(session, DeliveryRow, due, owner=owner, until=now + timedelta(seconds=lease_s))
     if not ids:
         return []
-    session.exec(
-        update(DeliveryRow)
-        .where(col(DeliveryRow.id).in_(ids))
-        .values(lease_owner=owner, lease_until=now + timedelta(seconds=lease_s))
-    )
     rows = session.exec(
         select(DeliveryRow, AlertRow)
         .join(AlertRow, col(AlertRow.id) == col(DeliveryRow.alert_id))
