@@ -135,6 +135,25 @@ def env_targets(environ: Mapping[str, str], prefix: str) -> dict[str, str]:
     return found
 
 
+def signed_robots_from_env(
+    environ: Mapping[str, str], key_prefix: str, secret_prefix: str, parse: Callable[[str], str], what: str
+) -> dict[str, tuple[Secret, Secret | None]]:
+    """Robot name -> (key, optional signing secret) from `KEY_PREFIX[_<NAME>]` and
+    `SECRET_PREFIX[_<NAME>]`; ValueError when none is configured or a secret has no key."""
+
+    keys = env_targets(environ, key_prefix)
+    secrets = env_targets(environ, secret_prefix)
+    if not keys:
+        raise ValueError(f"no {what}: set {key_prefix} or {key_prefix}_<NAME>")
+    stray = sorted(set(secrets) - set(keys))
+    if stray:
+        raise ValueError(f"{secret_prefix} set for robots without {key_prefix}: {stray}")
+    return {
+        name: (Secret(parse(value)), Secret(secrets[name]) if name in secrets else None)
+        for name, value in keys.items()
+    }
+
+
 # --------------------------------------------------------------------------------------------
 # The domain
 

@@ -38,10 +38,10 @@ from bot.notifiers.base import (
     Secret,
     classify_http,
     deliver_parts,
-    env_targets,
     md_escape,
     md_link,
     post_json,
+    signed_robots_from_env,
     split_lines,
     unsent_attachments_line,
     utf8_len,
@@ -111,16 +111,10 @@ class DingTalkNotifier:
     @classmethod
     def from_env(cls, environ: Mapping[str, str], client: httpx.AsyncClient,
                  **kwargs: object) -> DingTalkNotifier:
-        tokens = env_targets(environ, "KOLWATCH_DINGTALK_TOKEN")
-        secrets = env_targets(environ, "KOLWATCH_DINGTALK_SECRET")
-        if not tokens:
-            raise ValueError("no DingTalk robot: set KOLWATCH_DINGTALK_TOKEN[_<NAME>]")
-        stray = sorted(set(secrets) - set(tokens))
-        if stray:
-            raise ValueError(f"KOLWATCH_DINGTALK_SECRET set for robots without a token: {stray}")
-        robots = {name: DingTalkRobot(Secret(parse_token(tok)),
-                                      Secret(secrets[name]) if name in secrets else None)
-                  for name, tok in tokens.items()}
+        found = signed_robots_from_env(
+            environ, "KOLWATCH_DINGTALK_TOKEN", "KOLWATCH_DINGTALK_SECRET", parse_token, "DingTalk robot"
+        )
+        robots = {name: DingTalkRobot(key, secret) for name, (key, secret) in found.items()}
         return cls(robots, client, **kwargs)  # type: ignore[arg-type]
 
     def __repr__(self) -> str:

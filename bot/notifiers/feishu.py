@@ -40,9 +40,9 @@ from bot.notifiers.base import (
     classify_http,
     clean_text,
     deliver_parts,
-    env_targets,
     post_json,
     safe_link_url,
+    signed_robots_from_env,
     split_lines,
     unsent_attachments_line,
 )
@@ -139,16 +139,10 @@ class FeishuNotifier:
     @classmethod
     def from_env(cls, environ: Mapping[str, str], client: httpx.AsyncClient,
                  **kwargs: object) -> FeishuNotifier:
-        hooks = env_targets(environ, "KOLWATCH_FEISHU_HOOK")
-        secrets = env_targets(environ, "KOLWATCH_FEISHU_SECRET")
-        if not hooks:
-            raise ValueError("no Feishu bot: set KOLWATCH_FEISHU_HOOK or KOLWATCH_FEISHU_HOOK_<NAME>")
-        stray = sorted(set(secrets) - set(hooks))
-        if stray:
-            raise ValueError(f"KOLWATCH_FEISHU_SECRET set for bots without a hook: {stray}")
-        robots = {name: FeishuRobot(Secret(parse_hook(hook)),
-                                    Secret(secrets[name]) if name in secrets else None)
-                  for name, hook in hooks.items()}
+        found = signed_robots_from_env(
+            environ, "KOLWATCH_FEISHU_HOOK", "KOLWATCH_FEISHU_SECRET", parse_hook, "Feishu bot"
+        )
+        robots = {name: FeishuRobot(key, secret) for name, (key, secret) in found.items()}
         return cls(robots, client, **kwargs)  # type: ignore[arg-type]
 
     def __repr__(self) -> str:

@@ -517,7 +517,7 @@ def test_dingtalk_from_env_pairs_tokens_and_secrets() -> None:
         client,
     )
     assert repr(dt) == "DingTalkNotifier(targets=['default'])"
-    with pytest.raises(ValueError, match="without a token"):
+    with pytest.raises(ValueError, match="without KOLWATCH_DINGTALK_TOKEN"):
         DingTalkNotifier.from_env(
             {"KOLWATCH_DINGTALK_TOKEN": "tok123", "KOLWATCH_DINGTALK_SECRET_X": "SECx12345"}, client
         )
