@@ -3,9 +3,10 @@
 Runs kolwatch.demo.run_demo (fake platform on 127.0.0.1, real collectors, NLP, matching, detectors,
 rules and outbox) on a temporary directory and database, then reads the stored alerts. The scenario
 (kolwatch/demo_data/scenario.json) is a week of ordinary talk about two fictional brands and a
-food-safety incident for 鹿角咖啡 in its last ~3 hours; 青禾手机 has no incident, only a hot-list
-entry. The demo anchors the scenario at the wall clock, so this also runs at whatever minute of the
-hour the suite happens to run (the closed hourly buckets differ).
+food-safety incident for 鹿角咖啡 in its last ~4 hours; 青禾手机 has no incident, only a hot-list
+entry. The demo anchors the scenario at the wall clock and the closed hourly buckets differ with the
+minute of the hour, so the test travels (time-machine, the clock keeps ticking) to fixed minutes,
+among them :10-:24, where a 3-hour bound once failed CI, instead of depending on when CI runs.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ import io
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
+import time_machine
 from sqlmodel import select
 
 from kolwatch.demo import run_demo
@@ -32,11 +35,14 @@ INCIDENT_KINDS = {
 HEAD_KOL = "咖啡研究所所长"
 
 
-async def test_demo_alerts_on_the_incident_and_stays_quiet_before_it(tmp_path: Path) -> None:
+@pytest.mark.slow
+@pytest.mark.parametrize("minute", [2, 17, 44])
+async def test_demo_alerts_on_the_incident_and_stays_quiet_before_it(tmp_path: Path, minute: int) -> None:
     out = io.StringIO()
-    started = datetime.now(UTC)
-    db_path = tmp_path / "demo.db"
-    await run_demo(tmp_path / "out", stream=out, db_url=f"sqlite:///{db_path}")
+    with time_machine.travel(datetime(2026, 11, 25, 10, minute, 30, tzinfo=UTC), tick=True):
+        started = datetime.now(UTC)
+        db_path = tmp_path / "demo.db"
+        await run_demo(tmp_path / "out", stream=out, db_url=f"sqlite:///{db_path}")
 
     db = Database(f"sqlite:///{db_path}")
     try:
@@ -59,7 +65,9 @@ async def test_demo_alerts_on_the_incident_and_stays_quiet_before_it(tmp_path: P
 
     # Exactly the incident's kinds for 鹿角咖啡, all of them about the last hours.
     assert {a.kind for a in coffee} == INCIDENT_KINDS, summary
-    incident_start = started - timedelta(hours=3)
+    # generate.py spreads the incident over the last 235 minutes (four hours so that the hourly
+    # sentiment detector sees three closed incident hours); nothing may be stamped before it.
+    incident_start = started - timedelta(minutes=240)
     assert all(repos.as_utc(a.created_at) >= incident_start for a in coffee), summary
     # Each explains itself with its numbers.
     assert all("依据：" in a.body for a in coffee)
