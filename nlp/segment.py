@@ -7,7 +7,9 @@ own implementation of jieba's no-HMM algorithm (the most probable path through t
 ties to the longer word, runs of single ASCII letters/digits glued back together) over a
 precomputed table of log probabilities; it gives the same tokens as `Tokenizer.cut(HMM=False)`
 (tests compare them) at about half the cost, because jieba builds the DAG and scores the route
-in two passes with a `log()` per candidate. HMM new-word discovery (1.5x slower, and brand names
+in two passes with a `log()` per candidate. The loop runs in C (`nlp._speedups.WordTable`, the
+same table as code points: no string is allocated per candidate); `Segmenter.cut_python` is the same algorithm in Python, the reference the tests hold
+the C version to. HMM new-word discovery (1.5x slower, and brand names
 come from the user dictionary instead) is off unless asked for; then jieba's own cut is used.
 
 Emoticon codes such as `[允悲]` are never handed to the cutter; they are tokens of their own.
@@ -30,6 +32,7 @@ from pathlib import Path
 
 import jieba
 
+from nlp import _speedups
 from nlp.text import fold
 
 _STOPWORDS_FILE = Path(__file__).with_name("models") / "stopwords.txt"
@@ -66,6 +69,7 @@ class Segmenter:
         # word or word prefix -> log(freq / total), None for a prefix that is not itself a word
         self._logp: dict[str, float | None] = {}
         self._fallback = 0.0
+        self._words: _speedups.WordTable | None = None
         self._cache: dict[str, tuple[str, ...]] = {}
         self.user_terms: set[str] = set()
         # Bumped whenever the dictionary changes, so caches of tokens elsewhere know to drop them.
@@ -90,6 +94,7 @@ class Segmenter:
         self._logp = {w: (log(f) - logtotal if f else None) for w, f in tokenizer.FREQ.items()}
         # A character that starts no dictionary word is a word of frequency 1 (jieba's `or 1`).
         self._fallback = 0.0 - logtotal
+        self._words = _speedups.WordTable(self._logp, self._fallback)
 
     def add_user_terms(self, terms: Iterable[str]) -> int:
         """Add terms that must never be split; returns how many were new. Invalid terms are skipped.
@@ -120,6 +125,12 @@ class Segmenter:
 
     def cut(self, clause: str) -> list[str]:
         """jieba's `cut(clause, HMM=False)` for one block of Han/ASCII text, every token kept."""
+        if self._tokenizer is None:
+            self._load()
+        return self._words.cut(clause)  # type: ignore[union-attr]
+
+    def cut_python(self, clause: str) -> list[str]:
+        """`cut` in Python: the reference for the C loop (same route, same float arithmetic)."""
         if self._tokenizer is None:
             self._load()
         n = len(clause)
@@ -171,10 +182,9 @@ class Segmenter:
             return cached
         if self.hmm:
             tokenizer = self._tokenizer or self._load()
-            words: Iterable[str] = tokenizer.cut(clause, HMM=True)
+            result = tuple(t for t in tokenizer.cut(clause, HMM=True) if _WORDLIKE_RE.search(t))
         else:
-            words = self.cut(clause)
-        result = tuple(t for t in words if _WORDLIKE_RE.search(t))
+            result = tuple(self._words.cut(clause, words_only=True))  # type: ignore[union-attr]
         if len(self._cache) >= _CACHE_LIMIT:
             self._cache.clear()
         self._cache[clause] = result

@@ -47,6 +47,7 @@ from typing import Any
 
 import numpy as np
 
+from nlp import _speedups
 from nlp import lang as lang_mod
 from nlp.segment import tokenize
 from nlp.text import EMOTICON_RE, normalize
@@ -154,10 +155,21 @@ def features(doc: Prepared, kind: str) -> list[str]:
     return feats
 
 
+def _ngram_chars(body: str) -> str:
+    """The text whose character n-grams are features: no emoticon codes, no spaces, lower case."""
+    return (EMOTICON_RE.sub("", body) if "[" in body else body).replace(" ", "").lower()
+
+
+def _logistic(z: float) -> float:
+    if z >= 0:
+        return 1.0 / (1.0 + math.exp(-z))
+    e = math.exp(z)
+    return e / (1.0 + e)
+
+
 def feature_set(doc: Prepared) -> set[str]:
-    """`set(features(doc, "linear"))`, built with C-level string operations (the scoring hot path)."""
-    body = doc.body
-    chars = (EMOTICON_RE.sub("", body) if "[" in body else body).replace(" ", "").lower()
+    """`set(features(doc, "linear"))`, built with C-level string operations."""
+    chars = _ngram_chars(doc.body)
     feats = set(chars)
     if len(chars) > 1:
         pairs = list(map(add, chars, chars[1:]))
@@ -241,8 +253,13 @@ class SentimentModel:
             names = [""] * len(self.vocabulary)
             for name, i in self.vocabulary.items():
                 names[i] = name
-            object.__setattr__(self, "_delta", dict(zip(names, diff, strict=True)))
+            delta = dict(zip(names, diff, strict=True))
+            object.__setattr__(self, "_delta", delta)
             object.__setattr__(self, "_bias_delta", float(self.bias[pos] - self.bias[neg]))
+            # The character n-gram half of `feature_set` scored in C (nlp/_speedups.c): every
+            # 1-3-character feature name, token features like "w:好" included, because in the set
+            # of feature names such a string is one feature whichever way it arose.
+            object.__setattr__(self, "_ngrams", _speedups.NgramTable(delta) if self.kind == "linear" else None)
         else:
             object.__setattr__(self, "_delta", None)
 
@@ -276,10 +293,34 @@ class SentimentModel:
 
     def positive_probability(self, doc: Prepared) -> float | None:
         """P(positive) of a two-class model, or None when no feature of the text is known."""
+        ngrams: _speedups.NgramTable | None = self._ngrams  # type: ignore[attr-defined]
+        if ngrams is None:
+            return self.positive_probability_python(doc)
+        delta: dict[str, float] = self._delta  # type: ignore[attr-defined]
+        chars = _ngram_chars(doc.body)
+        total, distinct, known = ngrams.score(chars)
+        for feature in set(_token_features(doc.tokens)):
+            # A three-character token feature ("w:好") that is also a substring of the text is
+            # already counted: the set of feature names holds it once.
+            if len(feature) == 3 and feature in chars:
+                continue
+            distinct += 1
+            weight = delta.get(feature)
+            if weight is not None:
+                total += weight
+                known += 1
+        offset = self._offset(doc.emoticons) if doc.emoticons else 0.0
+        if not known and offset == 0.0:
+            return None
+        scaled = total / math.sqrt(distinct) if distinct else 0.0
+        return _logistic(self._bias_delta + scaled + offset)  # type: ignore[attr-defined]
+
+    def positive_probability_python(self, doc: Prepared) -> float | None:
+        """`positive_probability` over Python sets: the reference for the C n-gram scoring."""
         delta: dict[str, float] = self._delta  # type: ignore[attr-defined]
         if self.kind == "linear":
             feats: Iterable[str] = feature_set(doc)
-            scale = 1.0 / math.sqrt(len(feats))  # type: ignore[arg-type]
+            scale = 1.0 / math.sqrt(len(feats)) if feats else 0.0  # type: ignore[arg-type]
         else:
             feats, scale = features(doc, self.kind), 1.0
         known = [w for w in map(delta.get, feats) if w is not None]
@@ -287,11 +328,7 @@ class SentimentModel:
         offset = self._offset(doc.emoticons) if doc.emoticons else 0.0
         if not known and offset == 0.0:
             return None
-        z = self._bias_delta + total + offset  # type: ignore[attr-defined]
-        if z >= 0:
-            return 1.0 / (1.0 + math.exp(-z))
-        e = math.exp(z)
-        return e / (1.0 + e)
+        return _logistic(self._bias_delta + total + offset)  # type: ignore[attr-defined]
 
     def score(self, doc: Prepared) -> Score:
         """Score a prepared text; non-Chinese and empty texts are unscored."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -94,3 +95,41 @@ def test_emoticon_after_bracket_and_other_scripts() -> None:
     assert tokenize("[[哈哈]好") == ["[哈哈]", "好"]
     assert tokenize("안녕abc") == ["안녕", "abc"]
     assert tokenize("♥_♥ ok") == ["♥", "♥", "ok"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(st.text(alphabet=_MIXED, max_size=60), st.text(max_size=60)))
+def test_c_cut_is_the_python_reference(clause: str) -> None:
+    # Any str, also astral characters and ones no dictionary word starts with: the C loop and the
+    # Python reference take the same route.
+    seg = get_segmenter()
+    assert seg.cut(clause) == seg.cut_python(clause)
+
+
+def test_word_table_rejects_what_it_cannot_read() -> None:
+    from nlp._speedups import WordTable
+
+    with pytest.raises(TypeError):
+        WordTable({"咖": "not a float"}, -10.0)  # type: ignore[dict-item]
+    with pytest.raises(TypeError):
+        WordTable({"": -1.0}, -10.0)
+    with pytest.raises(TypeError):
+        WordTable(["not a dict"], -10.0)  # type: ignore[arg-type]
+    table = WordTable({"咖": None, "咖啡": -1.0, "啡": -2.0}, -10.0)
+    assert len(table) == 3
+    assert table.cut("咖啡咖") == ["咖啡", "咖"]
+    with pytest.raises(TypeError):
+        table.cut(b"bytes")  # type: ignore[arg-type]
+    with pytest.raises(RuntimeError):
+        WordTable.__new__(WordTable).cut("咖啡")  # never initialised: an error, not a crash
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(alphabet=_MIXED + "+#&._%-", max_size=40))
+def test_words_only_drops_exactly_the_separator_tokens(clause: str) -> None:
+    from nlp.segment import _WORDLIKE_RE
+
+    seg = get_segmenter()
+    seg._load()
+    words = seg._words.cut(clause, words_only=True)  # type: ignore[union-attr]
+    assert words == [t for t in seg.cut(clause) if _WORDLIKE_RE.search(t)]

@@ -238,3 +238,35 @@ def test_pruned_model_keeps_strongest_features() -> None:
     assert small.score_text("太好喝了，强烈推荐").label in ("positive", "neutral", "negative")
     trained = train_model(SAMPLES, options=TrainOptions(min_df=1, calibrate=False, max_features=40))
     assert len(trained.vocabulary) == 40
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.one_of(st.text(max_size=120), st.text(alphabet="好不差w:n[哈]😀𠀀 ", max_size=40)))
+def test_c_ngram_scoring_is_the_python_reference(text: str) -> None:
+    # Astral characters (😀, 𠀀), emoticon codes, and text containing "w:好", a string that is both a
+    # character trigram and a token feature name: the C table and the Python sets agree.
+    from nlp.sentiment import prepare
+
+    model = stock_model()
+    doc = prepare(text)
+    fast, reference = model.positive_probability(doc), model.positive_probability_python(doc)
+    assert (fast is None) == (reference is None)
+    if fast is not None and reference is not None:
+        assert abs(fast - reference) < 1e-9
+
+
+def test_ngram_table_counts_distinct_grams_and_keeps_short_keys_only() -> None:
+    from nlp._speedups import NgramTable
+
+    table = NgramTable({"好": 1.0, "好吃": 2.0, "不好吃": -4.0, "w:好": 0.5, "four": 9.0})
+    assert len(table) == 4  # "four" is not a 1-3-character n-gram
+    # 不好吃好: 不 好 吃 | 不好 好吃 吃好 | 不好吃 好吃好 -> 8 distinct; 好 counted once.
+    total, distinct, known = table.score("不好吃好")
+    assert (distinct, known) == (8, 3) and total == pytest.approx(1.0 + 2.0 - 4.0)
+    assert table.score("") == (0.0, 0, 0)
+    with pytest.raises(TypeError):
+        NgramTable({1: 1.0})  # type: ignore[dict-item]
+    with pytest.raises(TypeError):
+        table.score(b"bytes")  # type: ignore[arg-type]
+    with pytest.raises(RuntimeError):
+        NgramTable.__new__(NgramTable).score("好")  # never initialised: an error, not a crash
