@@ -259,7 +259,8 @@ class SentimentModel:
             # The character n-gram half of `feature_set` scored in C (nlp/_speedups.c): every
             # 1-3-character feature name, token features like "w:好" included, because in the set
             # of feature names such a string is one feature whichever way it arose.
-            object.__setattr__(self, "_ngrams", _speedups.NgramTable(delta) if self.kind == "linear" else None)
+            ngrams = _speedups.NgramTable(delta) if self.kind == "linear" else None
+            object.__setattr__(self, "_ngrams", ngrams)
         else:
             object.__setattr__(self, "_delta", None)
 
