@@ -1,9 +1,10 @@
-/* nlp._speedups: the two per-post loops of the analyze path, in C.
+/* nlp._speedups: the per-post loops of the analyze path, in C.
  *
- * Both mirror a pure-Python reference kept beside their callers (nlp/segment.py `Segmenter.cut_python`,
- * nlp/sentiment.py `SentimentModel.positive_probability_python`); tests compare the two on real and
- * random text. They exist because these loops were about two thirds of the time of `nlp.analyze`
- * per post, and each step is too small for Python's per-bytecode cost.
+ * Each mirrors a Python reference kept beside its caller (nlp/segment.py `Segmenter.cut_python`,
+ * nlp/sentiment.py `SentimentModel.positive_probability_python`, the MinHash definition in
+ * tests/nlp/test_dedup.py); tests hold the C versions to them on random and hostile text. They exist
+ * because these loops were most of the time of `nlp.analyze` per post, and each step is too small
+ * for Python's per-bytecode cost (the goal: the whole analyze path at >= 50x stock snownlp).
  *
  * WordTable(logp: dict[str, float | None], fallback: float)
  *     jieba's dictionary as the Python cutter reads it: every word and word prefix mapped to
@@ -23,6 +24,12 @@
  *     substrings of `chars`, the sum of the weights of those in the table, how many distinct
  *     substrings there were, and how many of them were in the table. This is the character n-gram
  *     half of the linear sentiment model's `set(features)` scoring.
+ *
+ * minhash(reduced, a, b, short_len) -> tuple[int, ...]
+ *     nlp.dedup's MinHash signature of one reduced text: CRC32 of each character shingle's UTF-8
+ *     bytes (3-grams, 2-grams for texts under `short_len` characters, the whole text if no longer
+ *     than the shingle), then min over shingles of (a[k] * h + b[k]) mod (2^31 - 1) for each
+ *     permutation k; `a` and `b` are the int64 parameters as bytes. () for an empty text.
  *
  * An n-gram is keyed exactly, not hashed: each code point plus one (so 0 means "absent") takes 21
  * bits, three of them fit in 63 bits.
@@ -556,8 +563,123 @@ static PyTypeObject NgramTableType = {
 };
 
 /* ---------------------------------------------------------------------------------------------- */
+/* minhash                                                                                        */
+
+static uint32_t crc_table[256];
+
+static void
+crc_init(void)
+{
+    for (uint32_t n = 0; n < 256; n++) {
+        uint32_t c = n;
+        for (int k = 0; k < 8; k++) {
+            c = (c & 1) ? UINT32_C(0xEDB88320) ^ (c >> 1) : c >> 1;
+        }
+        crc_table[n] = c;
+    }
+}
+
+/* zlib's crc32 (the same values as Python's zlib.crc32). */
+static uint32_t
+crc32_of(const unsigned char *bytes, Py_ssize_t length)
+{
+    uint32_t c = UINT32_C(0xFFFFFFFF);
+    for (Py_ssize_t i = 0; i < length; i++) {
+        c = crc_table[(c ^ bytes[i]) & 0xFF] ^ (c >> 8);
+    }
+    return c ^ UINT32_C(0xFFFFFFFF);
+}
+
+#define MINHASH_PRIME ((UINT64_C(1) << 31) - 1)
+
+static PyObject *
+speedups_minhash(PyObject *self, PyObject *args)
+{
+    PyObject *text;
+    Py_buffer a_buf, b_buf;
+    Py_ssize_t short_len;
+    if (!PyArg_ParseTuple(args, "Uy*y*n:minhash", &text, &a_buf, &b_buf, &short_len)) {
+        return NULL;
+    }
+    PyObject *result = NULL;
+    Py_ssize_t *offsets = NULL;
+    uint64_t *mins = NULL;
+    Py_ssize_t perms = a_buf.len / (Py_ssize_t)sizeof(int64_t);
+    if (a_buf.len != b_buf.len || a_buf.len % (Py_ssize_t)sizeof(int64_t) != 0 || perms == 0) {
+        PyErr_SetString(PyExc_ValueError, "a and b must be int64 arrays of the same non-zero length");
+        goto done;
+    }
+    Py_ssize_t n = PyUnicode_GET_LENGTH(text);
+    if (n == 0) {
+        result = PyTuple_New(0);
+        goto done;
+    }
+    Py_ssize_t size_in_bytes;
+    const char *utf8 = PyUnicode_AsUTF8AndSize(text, &size_in_bytes);
+    if (utf8 == NULL) {
+        goto done;
+    }
+    /* offsets[i]: where character i starts in the UTF-8 bytes; offsets[n] the end. */
+    offsets = PyMem_Malloc((size_t)(n + 1) * sizeof(Py_ssize_t));
+    mins = PyMem_Malloc((size_t)perms * sizeof(uint64_t));
+    if (offsets == NULL || mins == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    Py_ssize_t ch = 0;
+    for (Py_ssize_t i = 0; i < size_in_bytes; i++) {
+        if (((unsigned char)utf8[i] & 0xC0) != 0x80) {
+            offsets[ch++] = i;
+        }
+    }
+    offsets[n] = size_in_bytes;
+    const int64_t *a = a_buf.buf, *b = b_buf.buf;
+    for (Py_ssize_t k = 0; k < perms; k++) {
+        mins[k] = UINT64_MAX;
+    }
+    /* Character 3-grams, 2-grams below `short_len` characters, the whole text if it is no longer
+     * than that; duplicates do not change a minimum, so the shingle set is never built. */
+    Py_ssize_t size = n < short_len ? 2 : 3;
+    Py_ssize_t count = n <= size ? 1 : n - size + 1;
+    if (n <= size) {
+        size = n;
+    }
+    for (Py_ssize_t i = 0; i < count; i++) {
+        uint64_t h = crc32_of((const unsigned char *)utf8 + offsets[i], offsets[i + size] - offsets[i]);
+        for (Py_ssize_t k = 0; k < perms; k++) {
+            /* a < 2^31 and h < 2^32: a*h + b < 2^63, no overflow before the modulus. */
+            uint64_t v = ((uint64_t)a[k] * h + (uint64_t)b[k]) % MINHASH_PRIME;
+            if (v < mins[k]) {
+                mins[k] = v;
+            }
+        }
+    }
+    result = PyTuple_New(perms);
+    if (result == NULL) {
+        goto done;
+    }
+    for (Py_ssize_t k = 0; k < perms; k++) {
+        PyObject *value = PyLong_FromUnsignedLongLong(mins[k]);
+        if (value == NULL) {
+            Py_CLEAR(result);
+            goto done;
+        }
+        PyTuple_SET_ITEM(result, k, value);
+    }
+
+done:
+    PyMem_Free(offsets);
+    PyMem_Free(mins);
+    PyBuffer_Release(&a_buf);
+    PyBuffer_Release(&b_buf);
+    return result;
+}
+
+/* ---------------------------------------------------------------------------------------------- */
 
 static PyMethodDef speedups_methods[] = {
+    {"minhash", speedups_minhash, METH_VARARGS,
+     "minhash(reduced, a, b, short_len) -> MinHash signature of a reduced text (see nlp/dedup.py)"},
     {NULL, NULL, 0, NULL},
 };
 
@@ -572,6 +694,7 @@ static struct PyModuleDef speedups_module = {
 PyMODINIT_FUNC
 PyInit__speedups(void)
 {
+    crc_init();
     if (PyType_Ready(&NgramTableType) < 0 || PyType_Ready(&WordTableType) < 0) {
         return NULL;
     }

@@ -14,12 +14,12 @@ The default threshold of 0.7 is the one measured on real posts by benchmarks/ben
 from __future__ import annotations
 
 import re
-import zlib
 from collections import defaultdict
 from collections.abc import Hashable, Iterable, Sequence
 
 import numpy as np
 
+from nlp import _speedups
 from nlp.text import EMOTICON_RE, normalize
 
 NUM_PERM = 64
@@ -28,9 +28,9 @@ _PRIME = (1 << 31) - 1
 _rng = np.random.default_rng(20240607)  # fixed seed: signatures must match across runs and hosts
 _A = _rng.integers(1, _PRIME, size=NUM_PERM, dtype=np.int64)
 _B = _rng.integers(0, _PRIME, size=NUM_PERM, dtype=np.int64)
+_A_BYTES, _B_BYTES = _A.tobytes(), _B.tobytes()
 _DROP_RE = re.compile(r"[\W_]+")
 _SHORT = 15
-_CHUNK = 1 << 12  # shingles per numpy pass: 64 x 4096 int64 (2 MB) stays in cache
 
 
 def dedup_text(text: str) -> str:
@@ -58,41 +58,8 @@ def signature_of(reduced: str) -> tuple[int, ...]:
 
 
 def signatures_of(reduced: Sequence[str]) -> list[tuple[int, ...]]:
-    """MinHash signatures of a batch of reduced texts, in order; the same values as `signature_of`.
-
-    One numpy pass per chunk of about 4k shingles instead of a few small numpy calls per post:
-    per-call overhead, not arithmetic, dominated the per-post version.
-    """
-    out: list[tuple[int, ...]] = [()] * len(reduced)
-    hashes: list[int] = []
-    starts: list[int] = []
-    owners: list[int] = []
-    for i, text in enumerate(reduced):
-        grams = shingles(text)
-        if not grams:
-            continue
-        starts.append(len(hashes))
-        owners.append(i)
-        hashes.extend(map(zlib.crc32, map(str.encode, grams)))
-        if len(hashes) >= _CHUNK:
-            _min_hash(hashes, starts, owners, out)
-            hashes, starts, owners = [], [], []
-    if hashes:
-        _min_hash(hashes, starts, owners, out)
-    return out
-
-
-def _min_hash(hashes: list[int], starts: list[int], owners: list[int], out: list[tuple[int, ...]]) -> None:
-    h = np.asarray(hashes, dtype=np.int64)
-    # a < 2^31 and h < 2^32, so a*h + b < 2^63: no int64 overflow before the modulus.
-    v = _A[:, None] * h[None, :] + _B[:, None]
-    # v mod (2^31 - 1) without a division: fold the high bits onto the low ones (2^31 = 1 mod p).
-    v = (v & _PRIME) + (v >> 31)
-    v = (v & _PRIME) + (v >> 31)
-    permuted = np.where(v >= _PRIME, v - _PRIME, v)
-    mins = np.minimum.reduceat(permuted, np.asarray(starts, dtype=np.int64), axis=1)
-    for owner, column in zip(owners, mins.T.tolist(), strict=True):
-        out[owner] = tuple(column)
+    """MinHash signatures of a batch of reduced texts, in order (C loop, nlp/_speedups.c)."""
+    return [_speedups.minhash(text, _A_BYTES, _B_BYTES, _SHORT) for text in reduced]
 
 
 def signature(text: str) -> tuple[int, ...]:

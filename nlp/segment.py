@@ -33,8 +33,15 @@ from pathlib import Path
 
 import jieba
 
-from nlp import _speedups
 from nlp.text import fold
+
+try:
+    from nlp import _speedups
+except ImportError as exc:  # a source checkout used without installing it
+    raise ImportError(
+        "nlp._speedups (nlp/_speedups.c) is not built: run `make test` or `pip install -e .` "
+        "(needs a C compiler and the Python headers)"
+    ) from exc
 
 _STOPWORDS_FILE = Path(__file__).with_name("models") / "stopwords.txt"
 # One pass over a lower-cased text finds, in order: emoticon codes; jieba's blocks (runs of Han,

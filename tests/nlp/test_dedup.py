@@ -92,7 +92,7 @@ def _reference_signature(reduced: str) -> tuple[int, ...]:
 
 
 def test_batched_signatures_match_the_definition_across_chunks() -> None:
-    # Enough text to cross several numpy chunks, with empty and tiny texts in between.
+    # Many texts, with empty and tiny ones (whole-text shingle, 2-grams) in between.
     texts = ["", "a", "好", "ab"] + [f"第{i}条微博内容重复转发抽奖活动真的假的{i * 7}" for i in range(400)]
     batch = dedup.signatures_of(texts)
     assert batch[0] == () and len(batch) == len(texts)
@@ -106,3 +106,13 @@ def test_batched_signatures_match_the_definition_across_chunks() -> None:
 def test_signatures_of_hostile_batches(texts: list[str]) -> None:
     reduced = [dedup.reduce_body(t) for t in texts]
     assert dedup.signatures_of(reduced) == [_reference_signature(r) for r in reduced]
+
+
+def test_c_minhash_rejects_bad_parameters() -> None:
+    from nlp import _speedups
+
+    with pytest.raises(ValueError):
+        _speedups.minhash("好好学习", b"", b"", 15)
+    with pytest.raises(ValueError):
+        _speedups.minhash("好好学习", b"\x01" * 8, b"\x01" * 16, 15)
+    assert _speedups.minhash("", b"\x01" * 8, b"\x01" * 8, 15) == ()
