@@ -426,6 +426,29 @@ def unignore_author(session: Session, *, workspace_id: int, author_pk: int) -> b
     return True
 
 
+@dataclass(frozen=True, slots=True)
+class IgnoredAuthor:
+    author_pk: int
+    platform: str
+    name: str
+    ignored_at: datetime
+
+
+def ignored_authors(session: Session, *, workspace_id: int, limit: int = 50) -> list[IgnoredAuthor]:
+    """The workspace's ignored authors, most recently ignored first."""
+    rows = session.execute(
+        select(IgnoredAuthorRow.author_pk, AuthorRow.platform, AuthorRow.name, IgnoredAuthorRow.created_at)
+        .join(AuthorRow, col(AuthorRow.id) == col(IgnoredAuthorRow.author_pk))
+        .where(IgnoredAuthorRow.workspace_id == workspace_id)
+        .order_by(col(IgnoredAuthorRow.created_at).desc(), col(IgnoredAuthorRow.id).desc())
+        .limit(limit)
+    ).all()
+    return [
+        IgnoredAuthor(pk, platform, name or "", _as_utc(at) or datetime.now(UTC))
+        for pk, platform, name, at in rows
+    ]
+
+
 def ignored_author_pks(session: Session, *, workspace_id: int) -> set[int]:
     return set(
         session.exec(

@@ -2,8 +2,9 @@
 
 `fb:<post>` asks for the right label (three buttons `fl:<post>:<label>`); the choice is stored as
 a SentimentFeedbackRow (training data for the next retrain). `ig:<post>` ignores the post's author
-in this workspace (lists hide them). Every id is checked against the caller's workspace: a post no
-watch of the workspace mentioned reads as "not found", whatever the button says.
+in this workspace (lists hide them); `ui:<author>` undoes that, from the note sent after ignoring or
+from /ignored, which lists the workspace's ignored authors. Every id is checked against the caller's
+workspace: a post no watch of the workspace mentioned reads as "not found", whatever the button says.
 """
 
 from __future__ import annotations
@@ -22,15 +23,16 @@ from storage.db import Database
 HELP = (
     "每条帖子下方有两个按钮 Every post the bot shows has two buttons:\n"
     "• 情感有误 wrong: 选择正确的情感，用于改进模型 pick the right sentiment; it trains the next model\n"
-    "• 忽略作者 ignore: 以后的列表不再显示该作者 hide this author from lists in this workspace"
+    "• 忽略作者 ignore: 以后的列表不再显示该作者 hide this author from lists in this workspace\n"
+    "/ignored 列出已忽略的作者，可撤销 lists ignored authors, with undo buttons"
 )
 
 
-def _post_id(data: str, prefix: str) -> int:
+def _positive_id(data: str, prefix: str) -> int:
     (value,) = render.unpack_callback(data, prefix, 1)
     number = int(value)
     if number < 1:
-        raise ValueError("post id out of range")
+        raise ValueError("id out of range")
     return number
 
 
@@ -48,6 +50,19 @@ def label_keyboard(post_pk: int) -> InlineKeyboardMarkup:
     )
 
 
+def undo_keyboard(authors: list[tuple[int, str]]) -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup(
+        inline_keyboard=[
+            [
+                InlineKeyboardButton(
+                    text=f"↩️ 撤销 undo: {name}"[:60], callback_data=render.pack_callback("ui", author_pk)
+                )
+            ]
+            for author_pk, name in authors
+        ]
+    )
+
+
 def make_router() -> Router:
     router = Router(name="feedback")
     router.message.filter(KnownChat())
@@ -61,7 +76,7 @@ def make_router() -> Router:
     async def on_wrong(query: CallbackQuery, access: ChatAccess | None, db: Database) -> None:
         acc = require_access(access)
         try:
-            post_pk = _post_id(query.data or "", "fb")
+            post_pk = _positive_id(query.data or "", "fb")
         except ValueError:
             await query.answer("按钮已失效 this button is no longer valid", show_alert=True)
             return
@@ -105,7 +120,7 @@ def make_router() -> Router:
     async def on_ignore(query: CallbackQuery, access: ChatAccess | None, db: Database) -> None:
         acc = require_access(access)
         try:
-            post_pk = _post_id(query.data or "", "ig")
+            post_pk = _positive_id(query.data or "", "ig")
         except ValueError:
             await query.answer("按钮已失效 this button is no longer valid", show_alert=True)
             return
@@ -114,7 +129,39 @@ def make_router() -> Router:
         if isinstance(query.message, Message):
             await query.message.answer(
                 f"🙈 {render.bold(post.author_name)} "
-                + render.escape("以后不再出现在列表中 will be hidden from lists in this workspace.")
+                + render.escape("以后不再出现在列表中 will be hidden from lists in this workspace."),
+                reply_markup=undo_keyboard([(post.author_pk, post.author_name)]),
             )
+
+    @router.message(Command("ignored"))
+    async def cmd_ignored(message: Message, access: ChatAccess | None, db: Database) -> None:
+        acc = require_access(access)
+        authors = await read(db, bot_repo.ignored_authors, workspace_id=acc.workspace_id)
+        if not authors:
+            await message.answer(render.escape("没有忽略的作者 no ignored authors in this workspace."))
+            return
+        lines = [render.bold(f"已忽略的作者 ignored authors ({len(authors)})")]
+        for a in authors:
+            lines.append(
+                f"• {render.escape(a.name or '?')} · {render.escape(a.platform)} · "
+                f"{render.escape(a.ignored_at.strftime('%Y-%m-%d'))}"
+            )
+        await message.answer(
+            "\n".join(lines), reply_markup=undo_keyboard([(a.author_pk, a.name or "?") for a in authors])
+        )
+
+    @router.callback_query(F.data.startswith("ui:"))
+    async def on_unignore(query: CallbackQuery, access: ChatAccess | None, db: Database) -> None:
+        acc = require_access(access)
+        try:
+            author_pk = _positive_id(query.data or "", "ui")
+        except ValueError:
+            await query.answer("按钮已失效 this button is no longer valid", show_alert=True)
+            return
+        restored = await write(
+            db, bot_repo.unignore_author, workspace_id=acc.workspace_id, author_pk=author_pk
+        )
+        # Only this workspace's own ignore rows are touched: a forged id restores nothing.
+        await query.answer("已恢复 restored" if restored else "该作者未被忽略 not ignored here")
 
     return router

@@ -43,6 +43,7 @@ COMMANDS: tuple[tuple[str, str, str, str], ...] = (
     ),
     ("sources", "数据源健康状况", "Source health", "/sources"),
     ("feedback", "纠正情感、忽略作者", "Correct sentiment, ignore authors", "/feedback"),
+    ("ignored", "已忽略的作者（可撤销）", "Ignored authors, with undo", "/ignored"),
     ("export", "导出提及 CSV", "Export mentions as CSV", "/export [监测] [7d]"),
 )
 

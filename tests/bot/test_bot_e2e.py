@@ -483,6 +483,26 @@ async def test_ignore_author_hides_them_from_lists(env: Env) -> None:
     (page,) = await ask(env, "/mentions 瑞幸 24h", user=user)
     assert "11 条" in visible(page)
 
+    # The note carries an undo button; /ignored lists the author (escaped) with the same button.
+    evil = env.ids["authors"][2]
+    assert [b["callback_data"] for b in buttons(note)] == [f"ui:{evil}"]
+    (listing,) = await ask(env, "/ignored", user=user)
+    assert "Evil&Co" in visible(listing) and "ignored authors (1)" in visible(listing)
+    assert [b["callback_data"] for b in buttons(listing)] == [f"ui:{evil}"]
+    call = await press(env, f"ui:{evil}", user=user, message_id=1)
+    assert "restored" in call.params["text"]
+    assert db_read(env, lambda s: s.exec(select(IgnoredAuthorRow)).scalars().all()) == []
+    (page,) = await ask(env, "/mentions 瑞幸 24h", user=user)
+    assert "12 条" in visible(page)
+    (listing,) = await ask(env, "/ignored", user=user)
+    assert "no ignored authors" in visible(listing)
+    # Pressing it again, or a forged id, restores nothing and says so.
+    for data in (f"ui:{evil}", "ui:999999"):
+        call = await press(env, data, user=user, message_id=1)
+        assert "not ignored here" in call.params["text"]
+    call = await press(env, "ui:-3", user=user, message_id=1)
+    assert "no longer valid" in call.params["text"]
+
 
 # --------------------------------------------------------------------------- read commands
 

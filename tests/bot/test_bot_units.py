@@ -143,7 +143,13 @@ def test_feedback_and_ignore_only_for_visible_posts(sqlite_db: Database) -> None
         assert [(r.user_id, r.label) for r in rows] == [(1, "positive")]  # replaced, not duplicated
         assert bot_repo.ignored_author_pks(s, workspace_id=ids["b"]) == {ref.author_pk}
         assert bot_repo.ignored_author_pks(s, workspace_id=ids["a"]) == set()
+        (listed,) = bot_repo.ignored_authors(s, workspace_id=ids["b"])
+        assert (listed.author_pk, listed.name) == (ref.author_pk, ref.author_name)
+        assert listed.ignored_at.tzinfo is not None
+        assert bot_repo.ignored_authors(s, workspace_id=ids["a"]) == []
     with sqlite_db.write() as s:
+        # Another workspace cannot lift this workspace's ignore.
+        assert not bot_repo.unignore_author(s, workspace_id=ids["a"], author_pk=ref.author_pk)
         assert bot_repo.unignore_author(s, workspace_id=ids["b"], author_pk=ref.author_pk)
         assert not bot_repo.unignore_author(s, workspace_id=ids["b"], author_pk=ref.author_pk)
 
