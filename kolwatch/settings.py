@@ -89,10 +89,10 @@ class DigestSettings(_Section):
     @field_validator("daily_cron", "weekly_cron")
     @classmethod
     def _cron(cls, value: str) -> str:
-        from apscheduler.triggers.cron import CronTrigger
+        from kolwatch.scheduler import crontab_trigger  # the translation the scheduler uses
 
         try:
-            CronTrigger.from_crontab(value)
+            crontab_trigger(value, "UTC")
         except ValueError as exc:
             raise ValueError(f"not a crontab expression {value!r}: {exc}") from None
         return value
