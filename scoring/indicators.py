@@ -41,6 +41,7 @@ class Indicators:
     comments_total: int | None
     posts_per_week: float
     relevance: float | None
+    relevance_note: str | None  # why relevance is None
     sentiment: float | None
     sentiment_posts: int
     growth_per_week: float | None
@@ -157,12 +158,16 @@ def compute(
     followers, follower_note = follower_count(window)
     if follower_note:
         missing.append(follower_note)
-    if followers is None:
-        missing.append("粉丝数未知：覆盖只看播放量，互动率与层级缺失")
-
     views = [p.views for p in used if p.views is not None]
     views_per_post = _mean(views)
-    if used and views_per_post is None:
+    # Reach rests on followers and views per post: say which of the two it uses, and say nothing
+    # about reach when both are unknown (the ranking then notes how the missing reach is scored).
+    if followers is None:
+        if views_per_post is not None:
+            missing.append("粉丝数未知：覆盖只看播放量，互动率与层级缺失")
+        else:
+            missing.append("粉丝数未知：互动率与层级缺失")
+    elif used and views_per_post is None:
         missing.append("平台未提供播放/阅读数：覆盖只看粉丝数")
 
     engagement_rate: float | None = None
@@ -197,8 +202,9 @@ def compute(
         relevance = min(1.0, mentioning / total_posts)
     elif flagged:
         relevance = mentioning / len(flagged)
-    elif in_window:
-        missing.append("帖子未标注是否提及品牌：相关度缺失")
+    relevance_note = None
+    if relevance is None:
+        relevance_note = "帖子未标注是否提及品牌" if in_window else "窗口内无帖子"
 
     about_brand = [
         p.sentiment for p in in_window if p.mentions_watch is not False and p.sentiment is not None
@@ -226,6 +232,7 @@ def compute(
         comments_total=comments_total,
         posts_per_week=posts_per_week,
         relevance=relevance,
+        relevance_note=relevance_note,
         sentiment=sentiment,
         sentiment_posts=len(about_brand),
         growth_per_week=growth,

@@ -12,9 +12,15 @@
 - Weights per platform: entropy weights of the log1p'd, min-max'd components blended with priors
   (`scoring.weights`), or reference weights the caller computed on a fixed pool (§3 caveat: pool
   weights drift with the pool).
-- A missing component drops out and the remaining weights are renormalised; `reasons` says what
-  was missing and `raw["coverage"]` how much prior-weighted evidence the score rests on. An author
-  is never ranked last because of a silent zero.
+- Missing data is neutral and explicit: a component that cannot be computed for an author (no
+  follower or view count for reach, no interaction counts, unknown relevance, ...) is scored at
+  the pool's median, percentile 0.5, with its full weight. `reasons` names each such component
+  and why it is missing ("粉丝数与播放/阅读数均未知：覆盖按池中位数计"), and `raw["coverage"]` is
+  the share of the weight that rests on the author's own data. Equivalently the score is shrunk
+  towards 50 by the missing coverage: score = coverage·(score over known components) +
+  (1 − coverage)·50. So an author is never ranked last because of a silent zero, and never
+  ranked first on one or two strong components because the others were dropped and the weights
+  renormalised over what was left (the behaviour before kolwatch-kol/2).
 """
 
 from __future__ import annotations
@@ -46,7 +52,19 @@ from scoring.types import (
 )
 from scoring.weights import WeightReport, blended_weights
 
-METHOD_VERSION = "kolwatch-kol/1"
+# /2: missing components at the pool median instead of renormalising the weights over the rest.
+METHOD_VERSION = "kolwatch-kol/2"
+# The percentile a component gets when the author's data cannot compute it: the pool median.
+NEUTRAL_PERCENTILE = 0.5
+_ZH_LABEL: dict[str, str] = {
+    REACH: "覆盖",
+    ENGAGEMENT: "互动",
+    AMPLIFICATION: "传播",
+    CONVERSATION: "讨论",
+    ACTIVITY: "活跃",
+    RELEVANCE: "相关",
+    GROWTH: "增长",
+}
 
 # component -> its sub-indicators; the label is what `explain` shows.
 SUBINDICATORS: dict[str, tuple[str, ...]] = {
@@ -126,6 +144,11 @@ def _index_for(
     posts = ind.window_posts
     if not posts:
         return None, None, None
+    # An index over posts whose interactions are all unknown would be a number made of zeros.
+    counted = [p for p in posts if None not in (p.likes, p.reposts, p.comments)]
+    if platform in ("weibo", "douyin") and not counted:
+        name = "BCI" if platform == "weibo" else "DCI"
+        return None, None, f"{name} 未计算：帖子无完整互动计数"
     if platform == "weibo":
         inputs, unknown = indices.bci_inputs_from_posts(posts)
         note = f"BCI：{unknown} 条帖子计数不全，按已知计数计算" if unknown else None
@@ -284,13 +307,20 @@ def rank_kols(
 
         weights = reports[platform].weights
         components = {c: float(comp_pct[c][i]) for c in SUBINDICATORS if not np.isnan(comp_pct[c][i])}
-        known = {c: w for c, w in weights.items() if c in components}
-        coverage = sum(known.values())
-        base = sum(w * components[c] for c, w in known.items()) / coverage if coverage > 0 else 0.0
+        total = sum(weights.values())
+        coverage = sum(w for c, w in weights.items() if c in components) / total if total > 0 else 0.0
+        base = (
+            sum(w * components.get(c, NEUTRAL_PERCENTILE) for c, w in weights.items()) / total
+            if total > 0
+            else 0.0
+        )
         notes: list[str] = []
-        absent = [c for c in weights if c not in components and weights[c] > 0]
-        if absent:
-            notes.append(f"缺少指标 {', '.join(absent)}：按其余 {coverage:.0%} 权重归一计分")
+        for c in sorted(weights, key=lambda c: -weights[c]):
+            if c not in components and weights[c] > 0:
+                notes.append(
+                    f"{_missing_cause(c, ind, pr_norm[i])}：{_ZH_LABEL.get(c, c)}按池中位数计"
+                    f"（百分位 50，权重 {weights[c] / total:.0%}）"
+                )
         if edges is None:
             notes.append("无转发/提及关系图：传播力只看转发数")
         if small_tier[i] and ind.engagement_rate is not None:
@@ -326,6 +356,33 @@ def rank_kols(
         )
     scores.sort(key=lambda s: (-s.score, -(s.followers or 0), s.platform, s.author_id))
     return Ranking(tuple(scores), reports, METHOD_VERSION, cfg.window_days, now)
+
+
+def _missing_cause(component: str, ind: indicators.Indicators, pr: float | None) -> str:
+    """Why `component` could not be computed for the author (the reason's first half)."""
+
+    if component == REACH:
+        return "粉丝数与播放/阅读数均未知"
+    if component == ACTIVITY:
+        return "发帖数未知"
+    if component == GROWTH:
+        return "粉丝快照不足"
+    if component == RELEVANCE:
+        return ind.relevance_note or "相关度未知"
+    if not ind.posts_used:
+        return "窗口内无帖子"
+    if component == ENGAGEMENT:
+        if ind.followers is None:
+            return "粉丝数未知"
+        if ind.followers == 0:
+            return "粉丝数为 0"
+        return "帖子无互动计数"
+    if component == AMPLIFICATION:
+        # With a graph every author has a PageRank, so amplification is missing only without one.
+        return "帖子无转发数且无转发/提及关系图" if pr is None else "帖子无转发数"
+    if component == CONVERSATION:
+        return "帖子无评论数"
+    return "数据缺失"
 
 
 def _nanmean(columns: list[FloatArray]) -> FloatArray:

@@ -130,16 +130,24 @@ def explain(score: KolScore) -> str:
         f"得分 {score.score:.1f} / 100 = 100 × 真实度 {score.authenticity:.2f} × 加权百分位",
     ]
     coverage = score.raw.get("coverage")
+    # kolwatch-kol/1 renormalised the weights over the known components; later versions score a
+    # missing component at the pool median. Stored rankings keep the version they were made with.
+    renormalised = score.method_version == "kolwatch-kol/1"
     if coverage is not None and coverage < 0.999:
-        lines.append(f"（仅 {coverage:.0%} 的权重有数据，已按此归一）")
+        if renormalised:
+            lines.append(f"（仅 {coverage:.0%} 的权重有数据，已按此归一）")
+        else:
+            lines.append(f"（仅 {coverage:.0%} 的权重有本人数据；缺失指标按池中位数，即百分位 50 计）")
     lines.append("指标（同平台百分位 × 权重）：")
     for comp, weight in sorted(score.weights.items(), key=lambda kv: -kv[1]):
         label = COMPONENT_LABELS.get(comp, comp)
         if comp in score.components:
             pct = score.components[comp]
             lines.append(f"  {label}: 百分位 {pct * 100:.0f} × 权重 {weight:.3f}")
-        else:
+        elif renormalised:
             lines.append(f"  {label}: 缺失 × 权重 {weight:.3f}")
+        else:
+            lines.append(f"  {label}: 缺失，按中位数 50 × 权重 {weight:.3f}")
     for comp, pct in score.components.items():
         if comp not in score.weights:
             lines.append(f"  {COMPONENT_LABELS.get(comp, comp)}: 百分位 {pct * 100:.0f}（仅展示，不计分）")

@@ -90,7 +90,12 @@ def render_explain(watch: queries.WatchRef, found: queries.AuthorScore, tz: str)
         for comp, weight in sorted(e.weights.items(), key=lambda kv: -float(kv[1])):
             label = COMPONENT_LABELS.get(comp, comp)
             value = e.components.get(comp)
-            shown = "缺失 missing" if value is None else f"{float(value) * 100:.0f}"
+            if value is not None:
+                shown = f"{float(value) * 100:.0f}"
+            elif e.method_version == "kolwatch-kol/1":  # that version renormalised over the rest
+                shown = "缺失 missing"
+            else:
+                shown = "缺失 missing → 按中位数 50 median"
             rows.append(f"{label}: 百分位 {shown} × 权重 {float(weight):.3f}")
         lines.append(render.pre("\n".join(rows)))
     if e.reasons:

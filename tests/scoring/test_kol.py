@@ -86,23 +86,65 @@ def test_hand_computed_score_table() -> None:
     assert s["A"].index_value == pytest.approx(578.9, abs=0.1)
 
 
-def test_missing_followers_views_and_history_are_explicit_and_not_ranked_last() -> None:
+def test_missing_followers_are_scored_at_the_pool_median_and_said_so() -> None:
     pool = [
         *hand_pool(),
         window("N", None, post("n1", 1, 900, 90, 200), post("n2", 2, 800, 80, 150)),
         window("Z", 500, post("z1", 5, 0, 0, 0), follower_history=(FollowerSnapshot(NOW, 500),)),
     ]
+    # N has no follower count and Weibo gives no views: reach and engagement cannot be computed.
+    # Percentiles among the 5 authors with a value:
+    #   amplification (reposts/post A 20, B 0, C 5, N 85, Z 0) → N 4.5/5 = 0.9
+    #   conversation: comments/post N 175 (top) → 0.9; comment:like of the 4 with likes
+    #     (C 0.1, A 0.2, N 350/1700 = 0.206, B 0.5) → 2.5/4 = 0.625; mean 0.7625
+    #   activity (posts 2, 1, 1, 2, 1) → N (3 + 1)/5 = 0.8; relevance (1, 1, 0, 1, 1) → N 3/5 = 0.6
+    # Reach and engagement at the median 0.5 with their full prior weight:
+    #   .25·.5 + .25·.9 + .20·.5 + .15·.7625 + .10·.6 + .05·.8 = 0.664375 → 66.44
+    # (renormalising over the known 55% of the weight instead gave 0.439375 / 0.55 → 79.89).
     ranking = rank_kols(pool, now=NOW, settings=SMALL)
     s = by_id(ranking.scores)
     n = s["N"]
     assert n.tier == "未知" and n.followers is None
     assert "reach" not in n.components and "engagement" not in n.components
-    assert any("粉丝数未知" in r for r in n.reasons)
-    assert any("缺少指标" in r and "reach" in r for r in n.reasons)
-    assert 0 < n.raw["coverage"] < 1
-    assert ranking.scores[-1].author_id != "N"  # strong posts, unknown followers: not last
-    assert any("播放" in r for r in n.reasons)  # weibo gave no views
+    assert n.score == pytest.approx(66.44, abs=0.01)
+    assert n.raw["coverage"] == pytest.approx(0.55)
+    assert "粉丝数与播放/阅读数均未知：覆盖按池中位数计（百分位 50，权重 20%）" in n.reasons
+    assert "粉丝数未知：互动按池中位数计（百分位 50，权重 25%）" in n.reasons
+    # Reach is missing entirely: no note may claim it rests on followers or on views.
+    assert not any("覆盖只看" in r for r in n.reasons)
     assert any("增长缺失" in r for r in s["Z"].reasons)  # brand-new author: one snapshot
+
+
+def test_two_strong_components_do_not_carry_an_author_with_no_counts_to_the_top() -> None:
+    # Six authors with full data who mention the brand in 2 of 3 posts, and X: no followers, no
+    # interaction counts, 25 brand posts. X tops activity and relevance (percentile 6.5/7 each).
+    pool = [
+        window(
+            f"u{i}", 10_000 * (i + 1),
+            *(post(f"u{i}-{k}", k + 1, 200 * (i + 1), 10 * (i + 1), 30 * (i + 1), mentions=k != 2)
+              for k in range(3)),
+        )
+        for i in range(6)
+    ]  # fmt: skip
+    pool.append(window("X", None, *(post(f"x{k}", k + 0.5, None, None, None) for k in range(25))))
+    ranking = rank_kols(pool, now=NOW, settings=SMALL)
+    x = by_id(ranking.scores)["X"]
+    top = 6.5 / 7
+    # Activity (.05) and relevance (.10) at the top, the other 85% of the weight at the median:
+    # 100 × (.15·6.5/7 + .85·.5) = 56.43. Renormalising over the two known components gave 92.86
+    # and rank 1 of 7.
+    assert x.components == pytest.approx({"activity": top, "relevance": top})
+    assert x.score == pytest.approx(100 * (0.15 * top + 0.85 * 0.5), abs=0.01)
+    assert ranking.scores[0].author_id != "X"
+    assert [r for r in x.reasons if "按池中位数计" in r] == [
+        "粉丝数未知：互动按池中位数计（百分位 50，权重 25%）",
+        "帖子无转发数且无转发/提及关系图：传播按池中位数计（百分位 50，权重 25%）",
+        "粉丝数与播放/阅读数均未知：覆盖按池中位数计（百分位 50，权重 20%）",
+        "帖子无评论数：讨论按池中位数计（百分位 50，权重 15%）",
+    ]
+    # No interaction count anywhere: no BCI made of zeros.
+    assert x.index_name is None and x.index_value is None
+    assert "BCI 未计算：帖子无完整互动计数" in x.reasons
 
 
 def test_no_posts_in_window_is_reported() -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from scoring.report import explain, rising_kols, top_kols, turned_negative
@@ -63,6 +65,14 @@ def test_explain_shows_components_weights_tier_and_reasons() -> None:
     assert "品牌情感 0.35" in text
     assert "  - 互动率异常偏高：中位 12.00%" in text
     assert "kolwatch-kol/1" in text
+
+
+def test_explain_says_a_missing_component_is_scored_at_the_median() -> None:
+    s = replace(ks("a", 45.0, components={"engagement": 0.4}), method_version="kolwatch-kol/2")
+    s.raw["coverage"] = 0.5
+    text = explain(s)
+    assert "覆盖 reach: 缺失，按中位数 50 × 权重 0.500" in text
+    assert "缺失指标按池中位数，即百分位 50 计" in text and "归一" not in text
 
 
 def test_explain_copes_with_unknown_followers_and_hostile_names() -> None:
