@@ -8,7 +8,10 @@ Definitions (research note §2.1, §7a.3):
 - reposts / comments / views per post = means over the posts where the count is known.
 - comment:like ratio = Σ comments / Σ likes over posts where both are known and likes > 0.
 - activity = posts per week in the window, capped.
-- relevance = posts mentioning the watch / posts in the window (or / posts with a known flag).
+- relevance = posts mentioning the watch / posts with a known flag, over the part of the window
+  where the author's whole timeline was collected (`AuthorWindow.timeline`); unknown without a
+  timeline, because posts found by a brand search are all about the brand (relevance ≈ 1 would
+  only restate how they were found).
 - sentiment = mean sentiment (0..1) of the author's posts about the watch.
 - growth = relative follower change per week between the first and last snapshot.
 """
@@ -128,6 +131,27 @@ def growth_per_week(history: tuple[FollowerSnapshot, ...]) -> float | None:
     return (last.followers - first.followers) / max(first.followers, 1) * 7.0 / days
 
 
+def _relevance(
+    window: AuthorWindow, in_window: list[PostFacts], start: datetime, now: datetime
+) -> tuple[float | None, str | None]:
+    """Share of the author's posts that mention the watch, over the span where their timeline was
+    collected; or None and why."""
+
+    span = window.timeline
+    if span is None:
+        return None, "仅有搜索等来源采到的帖子，作者总发帖数未知"
+    _require_aware(span.since, "timeline.since")
+    _require_aware(span.until, "timeline.until")
+    low, high = max(start, span.since), min(now, span.until)
+    covered = [p for p in in_window if low < p.created_at <= high]
+    if not covered:
+        return None, "时间线采集期内无帖子"
+    flagged = [p for p in covered if p.mentions_watch is not None]
+    if not flagged:
+        return None, "帖子未标注是否提及品牌"
+    return sum(1 for p in flagged if p.mentions_watch) / len(flagged), None
+
+
 def compute(
     window: AuthorWindow,
     *,
@@ -191,20 +215,9 @@ def compute(
     comment_like_ratio = comments_total / likes_total if likes_total and comments_total is not None else None
 
     total_posts = len(in_window)
-    if window.posts_in_window is not None and window.posts_in_window >= total_posts:
-        total_posts = window.posts_in_window
     posts_per_week = min(total_posts / (window_days / 7.0), activity_cap_per_week)
 
-    flagged = [p for p in in_window if p.mentions_watch is not None]
-    relevance: float | None = None
-    mentioning = sum(1 for p in flagged if p.mentions_watch)
-    if window.posts_in_window is not None and window.posts_in_window > 0:
-        relevance = min(1.0, mentioning / total_posts)
-    elif flagged:
-        relevance = mentioning / len(flagged)
-    relevance_note = None
-    if relevance is None:
-        relevance_note = "帖子未标注是否提及品牌" if in_window else "窗口内无帖子"
+    relevance, relevance_note = _relevance(window, in_window, start, now)
 
     about_brand = [
         p.sentiment for p in in_window if p.mentions_watch is not False and p.sentiment is not None

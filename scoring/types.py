@@ -68,19 +68,30 @@ class FollowerSnapshot:
 
 
 @dataclass(frozen=True, slots=True)
+class TimelineSpan:
+    """The author's whole timeline was collected over `(since, until]` (a user source that ran)."""
+
+    since: datetime
+    until: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class AuthorWindow:
     """Everything known about one author for one watch over the rolling window.
 
-    `posts` are the author's posts in the window (any order). `posts_in_window` is the author's
-    total post count in the window when a timeline source told us; relevance is then the share of
-    it that mentions the watch. `comments` is the comment sample used by the authenticity checks.
+    `posts` are the author's posts in the window (any order). `timeline` is set when every post
+    of the author was collected over a span (a user/account source follows them); relevance, the
+    share of their posts that mention the watch, is then computed over that span. Without it we
+    hold only the posts other sources found (search hits for the brand, mostly), the author's
+    total output is unknown and so is relevance. `comments` is the comment sample used by the
+    authenticity checks.
     """
 
     author: Author
     posts: tuple[PostFacts, ...] = ()
     follower_history: tuple[FollowerSnapshot, ...] = ()
     comments: tuple[CommentFacts, ...] = ()
-    posts_in_window: int | None = None
+    timeline: TimelineSpan | None = None
 
     @property
     def key(self) -> tuple[str, str]:

@@ -14,6 +14,13 @@ match (posts are matched once, at ingestion), None when it predates the watch (n
 Comments (post.kind == "comment") are not the author's posts: they are the comment sample of the
 post they answer.
 
+An author's timeline (`AuthorWindow.timeline`, which relevance needs) is known when an enabled
+source of the watch's workspace (or a shared one) follows them: a Weibo or Bilibili `user` source
+or a Mastodon `account` source whose target is the author id and that has collected at least
+once. It spans from the source's creation to its last successful run; posts from before were
+found by other sources (searches) and say nothing about the share of the author's output that
+is about the brand.
+
 Stored rankings: one computation writes all its rows with one `computed_at`. `kol_score` has
 columns for the score, tier, authenticity, components, weights and reasons only, so the rest of a
 `KolScore` (raw indicator values, flags, international tier, index, followers at scoring time)
@@ -47,6 +54,7 @@ from scoring.types import (
     GraphEdge,
     KolScore,
     PostFacts,
+    TimelineSpan,
 )
 from storage.models import (
     AuthorRow,
@@ -56,6 +64,7 @@ from storage.models import (
     KolScoreRow,
     MentionRow,
     PostRow,
+    SourceRow,
     WatchRow,
 )
 from storage.repos import as_utc
@@ -68,6 +77,8 @@ _BATCH = 400  # rows per multi-row insert / names per IN list (SQLite's bound-pa
 # Weibo/Bilibili nicknames: letters, digits, CJK, "_" and "-", up to 30 characters; "@name" ends at
 # the first other character (space, colon of "//@name:", punctuation).
 _AT_NAME = re.compile(r"@([\w\-]{2,30})")
+# Source kinds that collect one author's whole timeline, per platform (target = the author id).
+TIMELINE_KINDS: dict[str, str] = {"weibo": "user", "bilibili": "user", "mastodon": "account"}
 
 Key = tuple[str, str]
 
@@ -181,6 +192,7 @@ def kol_inputs(
     owners = {(authors[pk].platform, p.post_id): pk for pk, facts in posts.items() for p in facts}
     comments = _comments(session, pool, start, end, max_comments, owners)
     edges = _edges(session, watch_id, start, end)
+    timelines = _timelines(session, workspace_id)
 
     windows = tuple(
         AuthorWindow(
@@ -188,11 +200,41 @@ def kol_inputs(
             posts=tuple(posts.get(pk, ())),
             follower_history=tuple(snapshots.get(pk, ())),
             comments=tuple(comments.get(pk, ())),
+            timeline=timelines.get(_timeline_key(author.platform, author.author_id)),
         )
         for pk, author in authors.items()
     )
     pks = {(a.platform, a.author_id): pk for pk, a in authors.items()}
     return KolInputs(watch_id, start, end, windows, pks, edges)
+
+
+def _timeline_key(platform: str, author_id: str) -> Key:
+    # Mastodon handles are case-insensitive and often written "@user@host".
+    ident = author_id.strip().lstrip("@")
+    return (platform, ident.casefold() if platform == "mastodon" else ident)
+
+
+def _timelines(session: Session, workspace_id: int) -> dict[Key, TimelineSpan]:
+    """(platform, author id) -> the span over which a timeline source of the workspace (or a
+    shared one) collected that author; a handful of configured sources, matched here."""
+
+    kinds = [and_(SourceRow.platform == p, SourceRow.kind == k) for p, k in TIMELINE_KINDS.items()]
+    out: dict[Key, TimelineSpan] = {}
+    for platform, target, created_at, last_ok_at in session.exec(
+        select(SourceRow.platform, SourceRow.target, SourceRow.created_at, SourceRow.last_ok_at).where(
+            col(SourceRow.enabled).is_(True),
+            col(SourceRow.last_ok_at).is_not(None),
+            or_(SourceRow.workspace_id == workspace_id, col(SourceRow.workspace_id).is_(None)),
+            or_(*kinds),
+        )
+    ).all():
+        key = _timeline_key(platform, target)
+        span = TimelineSpan(since=as_utc(created_at), until=as_utc(last_ok_at))
+        known = out.get(key)
+        if known is not None:  # two sources follow the author: the union of what they cover
+            span = TimelineSpan(min(known.since, span.since), max(known.until, span.until))
+        out[key] = span
+    return out
 
 
 def _posts(

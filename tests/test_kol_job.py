@@ -30,7 +30,7 @@ from scoring.types import UNKNOWN_TIER, AuthorWindow, KolScore
 from storage import kol_queries, queries, repos
 from storage.db import Database
 from storage.migrate import alembic_config
-from storage.models import AuthorRow, IgnoredAuthorRow, KolScoreRow, PostRow, WatchRow
+from storage.models import AuthorRow, IgnoredAuthorRow, KolScoreRow, PostRow, SourceRow, WatchRow
 
 NOW = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 EARLIER = NOW - timedelta(days=10)
@@ -290,7 +290,7 @@ def test_inputs_pool_posts_relevance_comments_and_snapshots(world: World) -> Non
     big = windows[BIG.author_id]
     about = {p.post_id: p.mentions_watch for p in big.posts}
     assert about == {"big0": True, "big1": True, "big2": True, "big3": True, "big_off": False}
-    assert big.author.followers == 2_000_000 and big.posts_in_window is None
+    assert big.author.followers == 2_000_000 and big.timeline is None  # no source follows BIG
     # One snapshot per UTC day (the last of the day), oldest first: ten daily ones and today's.
     days = [s.at.date() for s in big.follower_history]
     assert days == sorted(set(days)) and len(days) == 11
@@ -305,6 +305,44 @@ def test_inputs_pool_posts_relevance_comments_and_snapshots(world: World) -> Non
     assert all(c.commenter_posts == 0 for c in fake.comments)
     assert windows[NOFOLLOW.author_id].author.followers is None
     assert windows[NOFOLLOW.author_id].follower_history == ()
+
+
+def test_relevance_is_computed_only_for_authors_a_user_source_follows(world: World) -> None:
+    with world.db.read() as session:
+        workspace_id = session.exec(select(WatchRow.workspace_id).where(WatchRow.id == world.watch_id)).one()
+    with world.db.write() as session:
+        # BIG is followed (a user source that ran); MID's source never succeeded; QUIET's is disabled.
+        session.add(
+            SourceRow(
+                workspace_id=workspace_id, platform=WB, kind="user", target=BIG.author_id,
+                created_at=NOW - timedelta(days=60), last_ok_at=NOW - timedelta(minutes=5),
+            )
+        )  # fmt: skip
+        session.add(SourceRow(workspace_id=workspace_id, platform=WB, kind="user", target=MID.author_id))
+        session.add(
+            SourceRow(
+                workspace_id=workspace_id, platform=WB, kind="user", target=QUIET.author_id,
+                enabled=False, created_at=NOW - timedelta(days=60), last_ok_at=NOW,
+            )
+        )  # fmt: skip
+        session.add(  # a keyword search is no timeline, whatever its target
+            SourceRow(
+                workspace_id=workspace_id, platform=WB, kind="search", target=TURNCOAT.author_id,
+                created_at=NOW - timedelta(days=60), last_ok_at=NOW,
+            )
+        )  # fmt: skip
+    with world.db.read() as session:
+        inputs = kol_queries.kol_inputs(session, watch_id=world.watch_id, now=NOW, window_days=30)
+    windows = _windows(inputs)
+    assert windows[BIG.author_id].timeline is not None
+    assert [a for a, w in windows.items() if w.timeline is not None] == [BIG.author_id]
+    result = score_watch(world.db, world.watch_id, CFG, now=NOW)
+    assert result.ranking is not None
+    scores = _by_id(result.ranking.scores)
+    assert scores[BIG.author_id].raw["relevance"] == pytest.approx(4 / 5)  # big_off is not about it
+    mid = scores[MID.author_id]
+    assert "relevance" not in mid.raw and "relevance" not in mid.components
+    assert any("作者总发帖数未知" in r and "相关按池中位数计" in r for r in mid.reasons)
 
 
 def test_graph_edges_from_reposts_and_at_mentions(world: World) -> None:

@@ -8,9 +8,10 @@ import pytest
 
 from collectors.base import Author
 from scoring.indicators import compute, growth_per_week
-from scoring.types import AuthorWindow, FollowerSnapshot, PostFacts
+from scoring.types import AuthorWindow, FollowerSnapshot, PostFacts, TimelineSpan
 
 NOW = datetime(2025, 1, 31, tzinfo=UTC)
+FOLLOWED = TimelineSpan(NOW - timedelta(days=90), NOW)  # a user source collected everything
 
 
 def p(pid: str, days: float, likes: int | None = 0, reposts: int | None = 0, comments: int | None = 0,
@@ -30,7 +31,7 @@ def test_hand_computed_indicators() -> None:
         p("3", 3, 30, 0, 0, views=3000, mentions_watch=True, sentiment=0.3),  # ER 0.03
         p("4", 4, None, None, None, mentions_watch=None),  # no counts at all
     )
-    ind = run(AuthorWindow(Author("weibo", "a", "a", followers=1000), posts))
+    ind = run(AuthorWindow(Author("weibo", "a", "a", followers=1000), posts, timeline=FOLLOWED))
     assert ind.engagement_rate == pytest.approx(0.03)  # median of 0.10, 0.01, 0.03
     assert ind.views_per_post == pytest.approx(2000)
     assert ind.reposts_per_post == pytest.approx(10 / 3)  # 3 posts with a known count
@@ -42,11 +43,32 @@ def test_hand_computed_indicators() -> None:
     assert ind.sentiment_posts == 2
 
 
-def test_relevance_uses_the_timeline_count_when_known() -> None:
-    posts = (p("1", 1, mentions_watch=True), p("2", 2, mentions_watch=True))
-    ind = run(AuthorWindow(Author("weibo", "a", "a", followers=10), posts, posts_in_window=8))
-    assert ind.relevance == pytest.approx(2 / 8)
-    assert ind.posts_per_week == pytest.approx(8 / 4)
+def test_relevance_needs_the_timeline_and_counts_only_its_span() -> None:
+    posts = (
+        p("1", 1, mentions_watch=True),
+        p("2", 2, mentions_watch=False),
+        p("3", 3, mentions_watch=False),
+        p("4", 10, mentions_watch=True),  # before the user source started: a search hit
+        p("5", 12, mentions_watch=True),
+    )
+    author = Author("weibo", "a", "a", followers=10)
+    # Only search hits: all about the brand by construction, the author's total output unknown.
+    searched = run(AuthorWindow(author, (posts[3], posts[4])))
+    assert searched.relevance is None and searched.relevance_note is not None
+    assert "总发帖数未知" in searched.relevance_note
+    # Timeline collected from 5 days ago: relevance over posts 1-3 only.
+    followed = run(AuthorWindow(author, posts, timeline=TimelineSpan(NOW - timedelta(days=5), NOW)))
+    assert followed.relevance == pytest.approx(1 / 3) and followed.relevance_note is None
+    assert followed.posts_per_week == pytest.approx(5 / 4)  # activity still counts every post
+    # A timeline that stopped (source failing) before the recent posts covers none of them.
+    stale = run(
+        AuthorWindow(
+            author,
+            posts[:3],
+            timeline=TimelineSpan(NOW - timedelta(days=40), NOW - timedelta(days=20)),
+        )
+    )
+    assert stale.relevance is None and stale.relevance_note == "时间线采集期内无帖子"
 
 
 def test_activity_is_capped_and_posts_limited() -> None:

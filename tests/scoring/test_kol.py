@@ -11,7 +11,15 @@ from collectors.base import Author
 from scoring.kol import rank_kols
 from scoring.report import to_json_dict
 from scoring.settings import ScoringSettings
-from scoring.types import AuthorWindow, CommentFacts, FollowerSnapshot, GraphEdge, KolScore, PostFacts
+from scoring.types import (
+    AuthorWindow,
+    CommentFacts,
+    FollowerSnapshot,
+    GraphEdge,
+    KolScore,
+    PostFacts,
+    TimelineSpan,
+)
 
 NOW = datetime(2025, 1, 31, 12, tzinfo=UTC)
 # Every author in its own small tier group → within-tier rates are ranked platform-wide, and a
@@ -32,7 +40,12 @@ def post(
     return PostFacts(pid, created, likes, reposts, comments, mentions_watch=mentions, sentiment=sentiment)
 
 
+# Most authors here are followed by a user source, so relevance is known (see the test without).
+FOLLOWED = TimelineSpan(NOW - timedelta(days=60), NOW)
+
+
 def window(aid: str, followers: int | None, *posts: PostFacts, **kw: object) -> AuthorWindow:
+    kw.setdefault("timeline", FOLLOWED)
     return AuthorWindow(Author("weibo", aid, f"作者{aid}", followers=followers), tuple(posts), **kw)  # type: ignore[arg-type]
 
 
@@ -194,7 +207,7 @@ def test_authenticity_scales_the_score() -> None:
     farm = tuple(CommentFacts(f"用户{1000000000 + i}", "宝藏博主每次推荐都超级靠谱爱了") for i in range(20))
     clean = rank_kols(hand_pool(), now=NOW, settings=SMALL)
     pool = hand_pool()
-    pool[0] = AuthorWindow(pool[0].author, pool[0].posts, comments=farm)
+    pool[0] = AuthorWindow(pool[0].author, pool[0].posts, comments=farm, timeline=FOLLOWED)
     dirty = rank_kols(pool, now=NOW, settings=SMALL)
     a_clean, a_dirty = by_id(clean.scores)["A"], by_id(dirty.scores)["A"]
     # near-duplicate (0.3) and default-nickname (0.3) penalties: D = 0.7 × 0.7 = 0.49
@@ -233,3 +246,12 @@ def test_json_shape_is_plain_json() -> None:
     for key in ("platform", "author_id", "name", "followers", "tier", "score", "authenticity", "reasons",
                 "components"):  # fmt: skip
         assert key in data
+
+
+def test_relevance_of_an_author_known_only_from_search_is_missing_not_one() -> None:
+    pool = hand_pool()
+    a = pool[0]
+    pool[0] = AuthorWindow(a.author, a.posts)  # no user source: only the brand posts search found
+    s = by_id(rank_kols(pool, now=NOW, settings=SMALL).scores)["A"]
+    assert "relevance" not in s.components and "relevance" not in s.raw
+    assert "仅有搜索等来源采到的帖子，作者总发帖数未知：相关按池中位数计（百分位 50，权重 10%）" in s.reasons
