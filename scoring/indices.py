@@ -6,6 +6,12 @@ form from a third-party implementation with its evident `20×` typo in the 评�
 BCI simplified form as printed on provincial data listings; DCI from third-party code with its
 parentheses read by evident intent. No worked example published by 清博 itself was found: tests
 check the note's own worked examples and hand-computed tables built from these formulas.
+
+The formulas are 清博's; the inputs the KOL ranking can give them are not. 清博 counts every post
+the account published in the window (reposts included) and the interactions on all of them; the
+ranking sees only the posts our sources collected (for an author found by a brand search, just
+those search hits). So the ranking stores its values under the `*_OVER_COLLECTED` labels, which
+say so, and never as a 清博 index.
 """
 
 from __future__ import annotations
@@ -20,6 +26,8 @@ BCI_FULL_VERSION = "清博BCI-full (3rd-party form, 评论 term 0.2)"
 BCI_SIMPLIFIED_VERSION = "清博BCI-simplified (provincial listings)"
 WCI_VERSION = "清博WCI-V14.2"
 DCI_VERSION = "清博DCI (3rd-party form)"
+BCI_OVER_COLLECTED = f"BCI-full formula over collected posts, not 清博-comparable ({BCI_FULL_VERSION})"
+DCI_OVER_COLLECTED = f"DCI formula over collected videos, not 清博-comparable ({DCI_VERSION})"
 
 
 def _ln1(x: float) -> float:

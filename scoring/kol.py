@@ -139,7 +139,11 @@ def _grouped(
 def _index_for(
     platform: str, window: AuthorWindow, ind: indicators.Indicators
 ) -> tuple[str | None, float | None, str | None]:
-    """The platform's 清博-compatible index over the window, and a note when inputs were partial."""
+    """The platform's 清博 index formula over the collected posts of the window, and a note.
+
+    The formula is exact, the inputs are not 清博's (they count all the account's posts): the
+    label and the note say so.
+    """
 
     posts = ind.window_posts
     if not posts:
@@ -151,8 +155,13 @@ def _index_for(
         return None, None, f"{name} 未计算：帖子无完整互动计数"
     if platform == "weibo":
         inputs, unknown = indices.bci_inputs_from_posts(posts)
-        note = f"BCI：{unknown} 条帖子计数不全，按已知计数计算" if unknown else None
-        return indices.BCI_FULL_VERSION, round(indices.bci_full(inputs), 1), note
+        note = (
+            f"BCI 按本系统采集到的 {len(posts)} 条帖子计算（清博按账号窗口内全部发博计），"
+            "不可与清博榜单直接比较"
+        )
+        if unknown:
+            note += f"；其中 {unknown} 条计数不全，按已知计数计算"
+        return indices.BCI_OVER_COLLECTED, round(indices.bci_full(inputs), 1), note
     if platform == "douyin" and ind.followers is not None:
         history = indicators.valid_snapshots(window.follower_history)
         new = history[-1].followers - history[0].followers if len(history) >= 2 else 0
@@ -164,7 +173,11 @@ def _index_for(
             new_followers=new,
             followers=ind.followers,
         )
-        return indices.DCI_VERSION, round(indices.dci(dci_in), 1), None
+        note = (
+            f"DCI 按本系统采集到的 {len(posts)} 条视频计算（清博按账号窗口内全部视频计），"
+            "不可与清博榜单直接比较"
+        )
+        return indices.DCI_OVER_COLLECTED, round(indices.dci(dci_in), 1), note
     return None, None, None
 
 

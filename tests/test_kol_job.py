@@ -671,6 +671,8 @@ def test_cli_explain(cli_world: tuple[World, Path], capsys: pytest.CaptureFixtur
     assert main(["--settings", str(path), "kol", "explain", FAKE.author_id, "--watch", "瑞幸"]) == 0
     out = capsys.readouterr().out
     assert "rank" in out and "真实度" in out and "默认昵称" in out
+    assert "BCI-full formula over collected posts, not 清博-comparable" in out
+    assert "不可与清博榜单直接比较" in out
     assert main(["--settings", str(path), "kol", "explain", "@城市探店", "--json"]) == 0
     [found] = json.loads(capsys.readouterr().out)
     assert found["author_id"] == MID.author_id and set(found) >= REQUIRED and found["rank"] >= 1

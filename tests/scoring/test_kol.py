@@ -92,7 +92,13 @@ def test_hand_computed_score_table() -> None:
     assert "prior weights only" in ranking.weights["weibo"].note
     assert {x.authenticity for x in ranking.scores} == {1.0}
     assert s["A"].tier == "尾部" and s["B"].tier == "KOC" and s["C"].tier == "腰部"
-    assert s["A"].index_name is not None and s["A"].index_name.startswith("清博BCI")
+    # The formula is 清博's, the inputs (collected posts only) are not: the label says so.
+    assert s["A"].index_name == (
+        "BCI-full formula over collected posts, not 清博-comparable "
+        "(清博BCI-full (3rd-party form, 评论 term 0.2))"
+    )
+    bci_note = "BCI 按本系统采集到的 2 条帖子计算（清博按账号窗口内全部发博计），不可与清博榜单直接比较"
+    assert bci_note in s["A"].reasons
     # BCI over A's window by hand: X = (2, 2, 40, 80, 40, 80, 400)
     # W1 = ln 3 = 1.0986; W2 = 0.2·3.7136 + 0.2·4.3944 + 0.25·3.7136 + 0.25·4.3944 + 0.1·5.9940 = 4.2480
     # BCI = (0.21972 + 3.39840)·160 = 578.9
@@ -255,3 +261,10 @@ def test_relevance_of_an_author_known_only_from_search_is_missing_not_one() -> N
     s = by_id(rank_kols(pool, now=NOW, settings=SMALL).scores)["A"]
     assert "relevance" not in s.components and "relevance" not in s.raw
     assert "仅有搜索等来源采到的帖子，作者总发帖数未知：相关按池中位数计（百分位 50，权重 10%）" in s.reasons
+
+
+def test_douyin_dci_is_labelled_as_computed_over_collected_videos() -> None:
+    clip = AuthorWindow(Author("douyin", "d", "d", followers=50_000), (post("v1", 1, 900, 30, 40),))
+    s = rank_kols([clip], now=NOW).scores[0]
+    assert s.index_name is not None and s.index_name.startswith("DCI formula over collected videos")
+    assert any(r.startswith("DCI 按本系统采集到的 1 条视频计算") for r in s.reasons)
