@@ -18,7 +18,8 @@ calls a post "neutral" when its positive probability falls inside `neutral_band`
 training time on held-out samples as the zone where the model is barely better than a coin
 flip. Non-Chinese or empty text is "unscored" with sentiment None: no Chinese model judges it.
 
-Retraining with the team's own data (e.g. corrections users made in the bot):
+Retraining with the team's own data: `kolwatch sentiment train --data labels.csv --with-feedback
+--out acme.json.gz` adds the corrections users made in the bot; from code:
 
     rows = [(text, "negative"), (text2, "positive"), ...]   # plus a base corpus if you have one
     model = train_model(rows)
@@ -633,8 +634,8 @@ def train_model(
 ) -> SentimentModel:
     """Train a model from (text, label) pairs; labels as `canonical_label` accepts them.
 
-    Use this to retrain with the bot's sentiment corrections: append the feedback rows to the
-    team's labelled data (or to nothing, once there are a few hundred) and save the result. Rows
+    `kolwatch sentiment train --with-feedback` calls this with the bot's sentiment corrections
+    appended to the team's labelled data (or alone, once there are a few hundred). Rows
     whose text is not Chinese are skipped, because the model never scores such text. `lexicon`
     defaults to the bundled emoticon lexicon; pass `{}` for none. Raises ValueError for unknown
     labels, fewer than two classes, or no usable rows.

@@ -386,10 +386,20 @@ def add_feedback(
         .first()
     )
     now = now or datetime.now(UTC)
+    text = session.exec(select(PostRow.text).where(PostRow.id == post_pk)).scalars().one()
     if row is None:
-        session.add(SentimentFeedbackRow(post_pk=post_pk, user_id=user_id, label=label, created_at=now))
+        session.add(
+            SentimentFeedbackRow(
+                post_pk=post_pk,
+                workspace_id=workspace_id,
+                user_id=user_id,
+                label=label,
+                text=text,
+                created_at=now,
+            )
+        )
     else:
-        row.label, row.created_at = label, now
+        row.label, row.created_at, row.workspace_id, row.text = label, now, workspace_id, text
     session.flush()
     return ref
 

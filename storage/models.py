@@ -318,15 +318,21 @@ class DeliveryRow(SQLModel, table=True):
 
 
 class SentimentFeedbackRow(SQLModel, table=True):
-    """A user's correction of a post's sentiment: training data for the next retrain."""
+    """A user's correction of a post's sentiment: training data for the next retrain.
+
+    The corrected text is kept on the row, so the team's labelled data outlives the post: retention
+    purges posts (and their authors), and then `post_pk` becomes NULL while text and label stay.
+    """
 
     __tablename__ = "sentiment_feedback"
     __table_args__ = (UniqueConstraint("post_pk", "user_id"),)
 
     id: int | None = Field(default=None, primary_key=True)
-    post_pk: int = Field(foreign_key="post.id", index=True)
+    post_pk: int | None = Field(default=None, foreign_key="post.id", index=True)
+    workspace_id: int | None = Field(default=None, foreign_key="workspace.id", index=True)
     user_id: int = Field(sa_column=Column(BigInteger, nullable=False))
     label: str
+    text: str = ""
     created_at: datetime = Field(default_factory=utcnow)
 
 

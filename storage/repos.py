@@ -1310,7 +1310,12 @@ def purge_older_than(session: Session, *, cutoff: datetime) -> PurgeResult:
 
     old_posts = select(PostRow.id).where(PostRow.created_at < cutoff)
     mentions = session.exec(delete(MentionRow).where(col(MentionRow.post_pk).in_(old_posts))).rowcount
-    session.exec(delete(SentimentFeedbackRow).where(col(SentimentFeedbackRow.post_pk).in_(old_posts)))
+    # Corrections are the team's labelled data and keep their own copy of the text: detach them.
+    session.exec(
+        update(SentimentFeedbackRow)
+        .where(col(SentimentFeedbackRow.post_pk).in_(old_posts))
+        .values(post_pk=None)
+    )
     posts = session.exec(delete(PostRow).where(PostRow.created_at < cutoff)).rowcount
     counters = session.exec(delete(CounterRow).where(CounterRow.bucket_start < cutoff)).rowcount
     old_alerts = select(AlertRow.id).where(AlertRow.created_at < cutoff)
