@@ -6,8 +6,10 @@ import argparse
 import logging
 import os
 import sys
+from pathlib import Path
+from typing import TextIO
 
-from kolwatch.errors import DatabaseUnavailable
+from kolwatch.errors import DatabaseUnavailable, UserError
 from kolwatch.settings import Settings, load_settings
 from storage import repos
 from storage.db import Database, DatabaseError
@@ -41,6 +43,35 @@ def open_database(settings: Settings, *, migrate: bool = True) -> Database:
     except DatabaseError as exc:
         raise DatabaseUnavailable(str(exc)) from None
     return db
+
+
+def _os_reason(exc: OSError) -> str:
+    if isinstance(exc, FileExistsError | NotADirectoryError):
+        return f"{exc.filename}: a file is in the way (not a folder)" if exc.filename else "not a folder"
+    return exc.strerror or str(exc)
+
+
+def output_dir(path: Path, option: str) -> Path:
+    """Create an output folder before any work, so a bad path is one line, not a traceback later."""
+
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UserError(f"{option} {path}: cannot create the folder: {_os_reason(exc)}") from None
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise UserError(f"{option} {path}: the folder is not writable")
+    return path
+
+
+def open_output(path: Path, option: str) -> TextIO:
+    """Open a file for writing (UTF-8, no newline translation), or fail with one line naming it."""
+
+    try:
+        return path.open("w", encoding="utf-8", newline="")
+    except IsADirectoryError:
+        raise UserError(f"{option} {path}: is a folder; give a file name") from None
+    except OSError as exc:
+        raise UserError(f"{option} {path}: cannot write: {_os_reason(exc)}") from None
 
 
 def sync_settings(db: Database, settings: Settings) -> None:

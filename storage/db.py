@@ -20,7 +20,8 @@ from typing import Any, ParamSpec, TypeVar
 
 from sqlalchemy import event, text
 from sqlalchemy.engine import Engine, make_url
-from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+from sqlalchemy.exc import DatabaseError as DriverDatabaseError
 from sqlalchemy.pool import NullPool, StaticPool
 from sqlmodel import Session, SQLModel, create_engine
 
@@ -43,6 +44,13 @@ def safe_url(url: str) -> str:
         return "<invalid database url>"
 
 
+def driver_reason(exc: BaseException) -> str:
+    """The first line of a driver error (no SQL, no parameters, no "Background on this error")."""
+
+    text = str(getattr(exc, "orig", None) or exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
 def _sqlite_pragmas(immediate: bool) -> Callable[[Engine], None]:
     def install(engine: Engine) -> None:
         @event.listens_for(engine, "connect")
@@ -59,25 +67,47 @@ def _sqlite_pragmas(immediate: bool) -> Callable[[Engine], None]:
     return install
 
 
+def _create_sqlite_folder(database: str, url: str) -> None:
+    folder = Path(database).expanduser().parent
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        reason = (
+            "a file is in the way (not a folder)"
+            if isinstance(exc, FileExistsError | NotADirectoryError)
+            else exc.strerror or str(exc)
+        )
+        raise DatabaseError(
+            f"cannot create the folder of database {safe_url(url)}: {exc.filename or folder}: {reason}"
+        ) from None
+
+
 def make_engine(url: str, *, writer: bool = True) -> Engine:
     try:
         parsed = make_url(url)
         parsed.get_dialect()
     except (ArgumentError, NoSuchModuleError) as exc:
         raise DatabaseError(f"invalid database url {safe_url(url)!r}: {exc}") from None
-    if parsed.get_backend_name() == "sqlite":
-        database = parsed.database or ""
-        in_memory = database in ("", ":memory:")
-        if not in_memory:
-            Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(
-            url,
-            connect_args={"timeout": 60, "check_same_thread": False},
-            poolclass=StaticPool if in_memory else NullPool,
-        )
-        _sqlite_pragmas(immediate=writer)(engine)
-        return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
+    try:
+        if parsed.get_backend_name() == "sqlite":
+            database = parsed.database or ""
+            in_memory = database in ("", ":memory:")
+            if not in_memory:
+                _create_sqlite_folder(database, url)
+            engine = create_engine(
+                url,
+                connect_args={"timeout": 60, "check_same_thread": False},
+                poolclass=StaticPool if in_memory else NullPool,
+            )
+            _sqlite_pragmas(immediate=writer)(engine)
+            return engine
+        return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
+    except ImportError as exc:
+        # The dialect is known to SQLAlchemy but its DB-API driver is not installed (mysql://).
+        raise DatabaseError(
+            f"database url {safe_url(url)}: its driver is not installed ({exc}); "
+            "kolwatch ships drivers for sqlite:/// and postgresql+psycopg://"
+        ) from None
 
 
 class Database:
@@ -104,11 +134,10 @@ class Database:
         try:
             with self.reader.connect() as conn:
                 conn.execute(text("SELECT 1"))
-        except (OperationalError, OSError) as exc:
-            reason = (
-                str(getattr(exc, "orig", exc)).strip().splitlines()[0] if str(exc) else type(exc).__name__
-            )
-            raise DatabaseError(f"cannot open database {safe_url(self.url)}: {reason}") from None
+        except (DriverDatabaseError, OSError) as exc:
+            # DriverDatabaseError covers OperationalError (unreachable, unopenable) and a file that
+            # is not a database at all ("file is not a database").
+            raise DatabaseError(f"cannot open database {safe_url(self.url)}: {driver_reason(exc)}") from None
 
     def create_all(self) -> None:
         """Create missing tables directly (tests, the demo); services use `kolwatch db upgrade`."""

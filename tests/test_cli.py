@@ -163,3 +163,82 @@ def test_run_once_with_shipped_settings_offline_records_every_failure(tmp_path: 
     assert health == {p: "network" for p in ("weibo", "bilibili", "hotlist", "rss", "mastodon")}
     listing = run_cli("--settings", str(ROOT / "settings.toml"), "sources", env=env, cwd=tmp_path)
     assert listing.returncode == 0 and listing.stdout.count("network") == 5
+
+
+def assert_main_one_line_error(
+    capsys: pytest.CaptureFixture[str], argv: list[str], *fragments: str
+) -> str:
+    """`main(argv)` in this process: exit code 2, exactly one stderr line holding the fragments."""
+
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1, err
+    assert "Traceback" not in err
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+    return lines[0]
+
+
+@pytest.fixture
+def no_kolwatch_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in list(os.environ):
+        if name.startswith("KOLWATCH"):
+            monkeypatch.delenv(name)
+
+
+@pytest.mark.parametrize(
+    ("url", "fragments"),
+    [
+        ("sqlite:////proc/nope/x.db", ("/proc/nope", "cannot create the folder")),
+        ("sqlite:///{tmp}/a_file/x.db", ("a_file", "not a folder")),
+        ("sqlite:///{tmp}/not_a_db.db", ("not_a_db.db", "not a database")),
+        ("mysql://kw:secretpw@127.0.0.1/kw", ("mysql://kw:***@127.0.0.1/kw", "driver is not installed")),
+    ],
+)
+def test_unusable_database_urls_give_one_line(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    no_kolwatch_env: None,
+    url: str,
+    fragments: tuple[str, ...],
+) -> None:
+    (tmp_path / "a_file").write_text("I am a file, not a folder\n", encoding="utf-8")
+    (tmp_path / "not_a_db.db").write_text("plain text, not SQLite\n" * 100, encoding="utf-8")
+    path = tmp_path / "settings.toml"
+    path.write_text(f'[database]\nurl = "{url.format(tmp=tmp_path)}"\n', encoding="utf-8")
+    line = assert_main_one_line_error(capsys, ["--settings", str(path), "sources"], *fragments)
+    assert "secretpw" not in line
+
+
+def _settings_with_workspace(tmp_path: Path) -> Path:
+    path = tmp_path / "settings.toml"
+    path.write_text(
+        f'[database]\nurl = "sqlite:///{tmp_path / "kw.db"}"\n'
+        '[[workspaces]]\nname = "acme"\n[[workspaces.watches]]\nname = "鹿角"\nquery = "鹿角"\n',
+        encoding="utf-8",
+    )
+    return path
+
+
+@pytest.mark.parametrize(
+    ("argv", "fragments"),
+    [
+        (["demo", "--out", "/proc/nope"], ("--out /proc/nope", "cannot create the folder")),
+        (["export", "--out", "/proc/nope/x.csv"], ("--out /proc/nope/x.csv", "cannot write")),
+        (["export", "--out", "{tmp}"], ("is a folder",)),
+        (["digest", "--period", "day", "--out", "/proc/nope"], ("--out /proc/nope", "cannot create")),
+        (["digest", "--period", "day", "--out", "{tmp}/a_file"], ("a_file", "not a folder")),
+    ],
+)
+def test_unwritable_output_paths_give_one_line(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    no_kolwatch_env: None,
+    argv: list[str],
+    fragments: tuple[str, ...],
+) -> None:
+    (tmp_path / "a_file").write_text("x", encoding="utf-8")
+    settings = _settings_with_workspace(tmp_path)
+    argv = [a.format(tmp=tmp_path) for a in argv]
+    assert_main_one_line_error(capsys, ["--settings", str(settings), *argv], *fragments)

@@ -8,7 +8,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from kolwatch.context import setup_logging
+from kolwatch.context import output_dir, setup_logging
 
 
 def register(subparsers: Any) -> None:
@@ -20,11 +20,12 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    out_dir = output_dir(Path(args.out), "--out")  # before the slow imports: a bad path fails at once
     from kolwatch.demo import run_demo
 
     setup_logging(args.verbose)
     if not args.verbose:
         # The demo's own output is the story; routine service logs would drown it.
         logging.getLogger().setLevel(logging.WARNING)
-    asyncio.run(run_demo(Path(args.out)))
+    asyncio.run(run_demo(out_dir))
     return 0

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from kolwatch.context import open_database, settings_from
+from kolwatch.context import open_database, output_dir, settings_from
 from kolwatch.errors import UserError
 
 
@@ -46,7 +46,8 @@ def run(args: argparse.Namespace) -> int:
         if not having:
             raise UserError(f"--watch: no watch named {args.watch!r} in settings")
         names = having
-    out_dir = Path(args.out or settings.digest.out_dir)
+    out_option = "--out" if args.out else "[digest] out_dir"
+    out_dir = output_dir(Path(args.out or settings.digest.out_dir), out_option)
     db = open_database(settings)
     now = datetime.now(UTC)
     try:

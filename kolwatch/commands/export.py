@@ -6,9 +6,10 @@ import argparse
 import csv
 import json
 import sys
+from pathlib import Path
 from typing import Any, TextIO
 
-from kolwatch.context import open_database, settings_from
+from kolwatch.context import open_database, open_output, settings_from
 from kolwatch.errors import UserError
 from kolwatch.progress import Progress
 from kolwatch.settings import parse_duration
@@ -90,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
             watch_id = matches[0].id
         posts = repos.iter_posts(session, since=since, watch_id=watch_id)
         if args.out:
-            with open(args.out, "w", encoding="utf-8", newline="") as handle:
+            with open_output(Path(args.out), "--out") as handle:
                 count = write_posts(posts, args.format, handle)
             print(f"wrote {count} posts to {args.out}", file=sys.stderr)
         else:
