@@ -12,8 +12,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from collectors.base import Post
-from nlp.matcher import WatchMatcher
-from nlp.query import Query, QuerySyntaxError, anchored, parse
+from nlp.matcher import WatchMatcher, check_query
+from nlp.query import Query, QuerySyntaxError, parse, phrase
 from nlp.types import Analysis
 from storage.repos import WatchInfo
 
@@ -28,26 +28,48 @@ class Hit:
 
 
 def competitor_query(name: str) -> Query:
-    return parse('"' + name.replace('"', " ").strip() + '"')
+    """The competitor's name as one literal phrase node (nlp.query.phrase), never re-parsed as
+    query text: a name holding a quote of either script or a backslash is text, not syntax.
+    Raises QuerySyntaxError for a name that cannot be a phrase (empty, invisible, too long)."""
+
+    return phrase(name)
 
 
 class CompiledWatches:
+    """The automaton of every usable watch. A watch whose query (or one competitor name) cannot
+    be compiled is set aside and named in `problems` (watch id -> message, also logged), so one
+    bad watch never stops matching for the others; a bad competitor name drops only that name."""
+
     def __init__(self, watches: Sequence[WatchInfo]) -> None:
         entries: list[tuple[tuple[int, str], Query]] = []
+        self.problems: dict[int, list[str]] = {}
+
+        def problem(watch: WatchInfo, message: str) -> None:
+            # Settings and /watch validate queries; one stored earlier (or a competitor name an
+            # older version accepted) must not stop the others.
+            log.error("watch %s (%s): %s", watch.id, watch.name, message)
+            self.problems.setdefault(watch.id, []).append(message)
+
         for watch in watches:
             try:
                 query = parse(watch.query)
-            except QuerySyntaxError as exc:
-                # Settings and /watch validate queries; a bad one stored earlier must not stop the others.
-                log.error("watch %s (%s) has an invalid query and is skipped: %s", watch.id, watch.name, exc)
-                continue
-            if not anchored(query):
-                log.error("watch %s (%s) has no term that must appear and is skipped", watch.id, watch.name)
+                check_query(query)
+            except (QuerySyntaxError, ValueError) as exc:
+                text = exc.one_line() if isinstance(exc, QuerySyntaxError) else str(exc)
+                problem(watch, f"query unusable, watch skipped: {text}")
                 continue
             entries.append(((watch.id, ""), query))
             for competitor in dict.fromkeys(watch.competitors):
-                if competitor.strip():
-                    entries.append(((watch.id, competitor), competitor_query(competitor)))
+                if not competitor.strip():
+                    continue
+                try:
+                    term = competitor_query(competitor)
+                    check_query(term)
+                except (QuerySyntaxError, ValueError) as exc:
+                    text = exc.one_line() if isinstance(exc, QuerySyntaxError) else str(exc)
+                    problem(watch, f"competitor {competitor!r} unusable, skipped: {text}")
+                    continue
+                entries.append(((watch.id, competitor), term))
         self.matcher: WatchMatcher[tuple[int, str]] = WatchMatcher.build(entries)
 
     def match(self, post: Post, analysis: Analysis) -> list[Hit]:

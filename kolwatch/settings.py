@@ -340,7 +340,8 @@ def validate_watches(settings: Settings) -> None:
     detector overrides fit the detectors' settings. Errors point at the watch and the position."""
 
     from kolwatch.jobs import alert_config, watch_settings
-    from nlp.query import QuerySyntaxError, anchored, parse
+    from nlp.matcher import fold
+    from nlp.query import QuerySyntaxError, anchored, parse, phrase
 
     config = alert_config(settings)
     for wi, ws in enumerate(settings.workspaces):
@@ -355,6 +356,20 @@ def validate_watches(settings: Settings) -> None:
                     f"{where}.query ({watch.name}): needs a term that must appear (NOT or filters alone "
                     "would match almost every post)"
                 )
+            seen: dict[str, str] = {}
+            for k, competitor in enumerate(watch.competitors):
+                try:
+                    folded = fold(phrase(competitor).text)
+                except QuerySyntaxError as exc:
+                    raise SettingsError(
+                        f"{where}.competitors[{k}] ({watch.name}): {exc.message}: {competitor!r}"
+                    ) from None
+                if folded in seen:
+                    raise SettingsError(
+                        f"{where}.competitors[{k}] ({watch.name}): {competitor!r} is the same name as "
+                        f"{seen[folded]!r}"
+                    )
+                seen[folded] = competitor
             try:
                 watch_settings(config, watch.detectors)
             except ValueError as exc:

@@ -170,8 +170,6 @@ class WatchMatcher(Generic[W]):
 
         def term_id(term: Term) -> int:
             folded = fold(term.text)
-            if not folded:
-                raise ValueError(f"term {term.text!r} is empty after normalisation")
             if folded not in term_ids:
                 term_ids[folded] = len(infos)
                 infos.append(_TermInfo(folded, is_word_char(folded[0]), is_word_char(folded[-1])))
@@ -181,11 +179,10 @@ class WatchMatcher(Generic[W]):
             if watch_id in seen:
                 raise ValueError(f"two watches have the id {watch_id!r}")
             seen.add(watch_id)
-            if not anchored(query):
-                raise ValueError(
-                    f"watch {watch_id!r} can match without any of its terms in the text; "
-                    "add a term that must appear (filters and NOT alone would match almost every post)"
-                )
+            try:
+                check_query(query)
+            except ValueError as exc:
+                raise ValueError(f"watch {watch_id!r}: {exc}") from None
             for t in terms(query):
                 term_id(t)
             explain: list[tuple[int, str]] = []
@@ -282,6 +279,20 @@ class WatchMatcher(Generic[W]):
             if len(spans) < _MAX_OCCURRENCES:
                 spans.append((start, end + 1))
         return found
+
+
+def check_query(query: Query) -> None:
+    """Raise ValueError when `build` would refuse this query (unanchored, or a term that folds to
+    nothing), so a caller can set one bad watch aside and build the others."""
+
+    if not anchored(query):
+        raise ValueError(
+            "can match without any of its terms in the text; add a term that must appear "
+            "(filters and NOT alone would match almost every post)"
+        )
+    for t in terms(query):
+        if not fold(t.text):
+            raise ValueError(f"term {t.text!r} is empty after normalisation")
 
 
 def gap(a: tuple[int, int], b: tuple[int, int]) -> int:

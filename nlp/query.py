@@ -355,13 +355,20 @@ class _Parser:
     def check_term(self, text: str, pos: int, *, quoted: bool) -> str:
         if quoted:
             text = " ".join(text.split())
-        if not text:
-            raise self.error("empty quoted phrase", pos)
-        if len(text) > MAX_TERM_CHARS:
-            raise self.error(f"term longer than {MAX_TERM_CHARS} characters", pos)
-        if not any(c.isalnum() or unicodedata.category(c).startswith(("S", "P")) for c in text):
-            raise self.error("term has no visible characters", pos)
+        problem = _term_problem(text)
+        if problem:
+            raise self.error(problem, pos)
         return text
+
+
+def _term_problem(text: str) -> str:
+    if not text:
+        return "empty quoted phrase"
+    if len(text) > MAX_TERM_CHARS:
+        return f"term longer than {MAX_TERM_CHARS} characters"
+    if not any(c.isalnum() or unicodedata.category(c).startswith(("S", "P")) for c in text):
+        return "term has no visible characters"
+    return ""
 
 
 def _flatten(kind: type[And] | type[Or], parts: list[Query]) -> Query:
@@ -391,6 +398,29 @@ def parse(q: str) -> Query:
         if unicodedata.category(c) == "Cc" and not c.isspace():
             raise QuerySyntaxError(f"control character U+{ord(c):04X} in query", i, q)
     return _Parser(q).parse()
+
+
+def phrase(text: str) -> Term:
+    """A literal phrase built directly as a Term (no query text is parsed): for names that are
+    not queries, such as a watch's competitors. Quotes, backslashes, operators and colons inside
+    are literal text. One pair of enclosing quotes (ASCII or typed with a Chinese IME, "…" “…”
+    「…」) is dropped, since writing a name as a quoted phrase means the phrase; runs of whitespace
+    become one space. Raises QuerySyntaxError for an empty, invisible, over-long name or one
+    holding control characters."""
+
+    if not isinstance(text, str):
+        raise TypeError(f"phrase must be str, not {type(text).__name__}")
+    for i, c in enumerate(text):
+        if unicodedata.category(c) == "Cc" and not c.isspace():
+            raise QuerySyntaxError(f"control character U+{ord(c):04X} in name", i, text)
+    inner = text.strip()
+    if len(inner) >= 2 and inner[0] in _QUOTE_OPEN and inner[-1] in _QUOTE_CLOSE:
+        inner = inner[1:-1]
+    inner = " ".join(inner.split())
+    problem = _term_problem(inner)
+    if problem:
+        raise QuerySyntaxError(problem.replace("empty quoted phrase", "empty name"), 0, text)
+    return Term(inner)
 
 
 # --- printer ---------------------------------------------------------------------------------
