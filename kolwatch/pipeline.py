@@ -28,6 +28,7 @@ from kolwatch.context import privacy_from
 from kolwatch.errors import SettingsError
 from kolwatch.matching import MatcherCache
 from kolwatch.settings import Secrets, Settings, collector_settings
+from kolwatch.user_terms import UserTerms
 from nlp.dedup import NearDuplicateIndex
 from nlp.types import Analysis
 from storage import repos
@@ -115,6 +116,7 @@ class Pipeline:
     owner: str = field(default_factory=process_owner)
     matchers: MatcherCache = field(default_factory=MatcherCache)
     duplicates: DuplicateWindow | None = None
+    user_terms: UserTerms = field(default_factory=UserTerms)
     _clients: dict[str, httpx.AsyncClient] = field(default_factory=dict)
     _collectors: dict[str, Collector] = field(default_factory=dict)
 
@@ -223,6 +225,9 @@ class Pipeline:
     async def store_page(self, source: repos.ClaimedSource, page: Page) -> StoredPage | None:
         posts = unique_posts(page.posts)
         assert self.analyzer is not None
+        if posts:
+            # Brand, competitor and KOL names segment whole, so their pieces never become keywords.
+            await self.db.run(self.user_terms.ensure, self.db, self.clock())
         # jieba and snownlp are CPU-bound: keep them off the event loop (the bot polls on it).
         analyses = await asyncio.to_thread(self.analyzer, [p.text for p in posts]) if posts else []
         assert self.duplicates is not None

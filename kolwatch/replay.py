@@ -28,6 +28,7 @@ from kolwatch.errors import UserError
 from kolwatch.matching import MatcherCache
 from kolwatch.progress import Progress
 from kolwatch.settings import Secrets, Settings, WatchSettings, WorkspaceSettings
+from kolwatch.user_terms import UserTerms
 from nlp.types import LABELS, UNSCORED, Analysis
 from storage import alert_queries, repos
 from storage.db import Database
@@ -284,6 +285,8 @@ def replay(
     summary = ReplaySummary(posts=len(records))
     try:
         names = _sync(database, settings)
+        # The watches are fixed for a replay: their names join the segmenter's dictionary once.
+        UserTerms().ensure(database, datetime.now(UTC))
         matchers = MatcherCache()
         duplicates = DuplicateWindow(settings.nlp.near_duplicate_threshold)
         secrets = Secrets({})
