@@ -24,8 +24,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from bisect import bisect_left
-from collections.abc import Hashable, Iterable, Mapping
+from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
@@ -38,8 +37,6 @@ W = TypeVar("W", bound=Hashable)
 # Zero-width characters, soft hyphen, bidi controls and the BOM: invisible, used to split keywords.
 _INVISIBLE = re.compile("[\u00ad\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]")
 _SPACES = re.compile(r"\s+")
-# Per term and text, occurrences kept for NEAR; a hostile text repeating a term cannot blow memory.
-_MAX_OCCURRENCES = 256
 
 
 def fold(text: str) -> str:
@@ -105,7 +102,7 @@ def _compile(node: Query, term_ids: Mapping[str, int]) -> _Node:
     raise TypeError(f"not a query node: {node!r}")
 
 
-def _eval(node: _Node, found: Mapping[int, list[tuple[int, int]]], meta: _Meta) -> bool:
+def _eval(node: _Node, found: Mapping[int, list[int]], meta: _Meta) -> bool:
     op = node[0]
     if op == "T":
         return node[1] in found
@@ -119,16 +116,28 @@ def _eval(node: _Node, found: Mapping[int, list[tuple[int, int]]], meta: _Meta) 
         return _field_matches(node[1], node[2], meta)
     left = found.get(node[1])
     right = found.get(node[2])
-    return bool(left and right) and _near(left, right, node[3])
+    if not left or not right:
+        return False
+    return _near(left, meta.lengths[node[1]], right, meta.lengths[node[2]], node[3])
 
 
-def _near(left: list[tuple[int, int]], right: list[tuple[int, int]], distance: int) -> bool:
-    # Occurrences of one term come in increasing start and end order (fixed length), so the first
-    # right span ending at or after a.start - distance has the smallest start among candidates.
-    ends = [b[1] for b in right]
-    for a in left:
-        i = bisect_left(ends, a[0] - distance)
-        if i < len(right) and gap(a, right[i]) <= distance:
+def _near(left: Sequence[int], left_len: int, right: Sequence[int], right_len: int, distance: int) -> bool:
+    """Whether some occurrence of the left term and some of the right one have at most `distance`
+    characters between them (either order, overlap counts as 0). Both lists hold start offsets in
+    increasing order; one linear merge, whatever the number of occurrences.
+
+    For a left span [s, s + left_len), a right start r qualifies when
+    s - distance - right_len <= r <= s + left_len + distance. The lower bound only grows with s,
+    so the right pointer never moves back."""
+
+    j, n = 0, len(right)
+    for s in left:
+        low = s - distance - right_len
+        while j < n and right[j] < low:
+            j += 1
+        if j == n:
+            return False
+        if right[j] <= s + left_len + distance:
             return True
     return False
 
@@ -139,6 +148,7 @@ class _Meta:
     author_id: str | None
     author_name: str | None
     lang: str | None
+    lengths: Sequence[int] = ()  # folded length per term id (NEAR)
 
 
 class WatchMatcher(Generic[W]):
@@ -157,6 +167,8 @@ class WatchMatcher(Generic[W]):
         self._term_ids = dict(term_ids)
         self._watches = watches
         self._by_term = dict(by_term)
+        self._lengths = tuple(len(t.folded) for t in term_info)
+        self._near_terms = frozenset(tid for w in watches for tid in _near_operands(w.program))
 
     @classmethod
     def build(cls, watches: Iterable[tuple[W, Query]]) -> WatchMatcher[W]:
@@ -256,6 +268,7 @@ class WatchMatcher(Generic[W]):
             _fold_opt(author_id),
             _fold_opt(author_name),
             _primary_lang(lang),
+            self._lengths,
         )
         out: list[WatchMatch[W]] = []
         for index in candidates:
@@ -264,10 +277,14 @@ class WatchMatcher(Generic[W]):
                 out.append(WatchMatch(watch.watch_id, tuple(t for tid, t in watch.explain if tid in found)))
         return out
 
-    def _occurrences(self, folded: str) -> dict[int, list[tuple[int, int]]]:
+    def _occurrences(self, folded: str) -> dict[int, list[int]]:
+        """Term id -> start offsets of its occurrences (only for NEAR operands, whose positions
+        matter; other terms get an empty list: present)."""
+
         assert self._automaton is not None
-        found: dict[int, list[tuple[int, int]]] = {}
+        found: dict[int, list[int]] = {}
         n = len(folded)
+        near = self._near_terms
         for end, (tid, length) in self._automaton.iter(folded):
             start = end - length + 1
             info = self._terms[tid]
@@ -275,10 +292,23 @@ class WatchMatcher(Generic[W]):
                 continue
             if info.right_boundary and end + 1 < n and is_word_char(folded[end + 1]):
                 continue
-            spans = found.setdefault(tid, [])
-            if len(spans) < _MAX_OCCURRENCES:
-                spans.append((start, end + 1))
+            starts = found.get(tid)
+            if starts is None:
+                starts = found[tid] = []
+            if tid in near:
+                starts.append(start)
         return found
+
+
+def _near_operands(node: _Node) -> list[int]:
+    op = node[0]
+    if op == "R":
+        return [node[1], node[2]]
+    if op in ("A", "O"):
+        return [tid for child in node[1] for tid in _near_operands(child)]
+    if op == "N":
+        return _near_operands(node[1])
+    return []
 
 
 def check_query(query: Query) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import unicodedata
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -163,29 +165,45 @@ def test_fold() -> None:
 
 
 # --- agreement with a naive reference evaluator ------------------------------------------------
+#
+# Written from the rules in nlp.matcher's docstring, sharing none of its code: its own folding
+# (str and unicodedata), word-character test, span search and gap.
+
+
+def _ref_fold(text: str) -> str:
+    visible = "".join(c for c in text if unicodedata.category(c) != "Cf")  # zero-width, bidi, BOM
+    once = unicodedata.normalize("NFKC", visible)
+    return " ".join(unicodedata.normalize("NFKC", once.casefold()).split())
 
 
 def _word(ch: str) -> bool:
-    return (ch.isalnum() or ch == "_") and ord(ch) < 0x0E00
+    # A letter/digit/underscore of a script written with spaces (everything before Thai).
+    return ord(ch) < 0x0E00 and (ch == "_" or unicodedata.category(ch)[0] in "LN")
 
 
 def _naive_spans(text: str, term: str) -> list[tuple[int, int]]:
-    t = fold(term)
+    t = _ref_fold(term)
     spans = []
-    for i in range(len(text) - len(t) + 1):
-        if text[i : i + len(t)] != t:
-            continue
+    i = text.find(t)
+    while i != -1:
         j = i + len(t)
-        if _word(t[0]) and i > 0 and _word(text[i - 1]):
-            continue
-        if _word(t[-1]) and j < len(text) and _word(text[j]):
-            continue
-        spans.append((i, j))
+        before = text[i - 1] if i > 0 else ""
+        after = text[j] if j < len(text) else ""
+        if not ((_word(t[0]) and before and _word(before)) or (_word(t[-1]) and after and _word(after))):
+            spans.append((i, j))
+        i = text.find(t, i + 1)
     return spans
 
 
+def _between(text: str, a: tuple[int, int], b: tuple[int, int]) -> int:
+    """Characters strictly between two spans: the slice from the earlier end to the later start."""
+
+    first, second = sorted((a, b))
+    return len(text[min(first[1], second[1]) : second[0]])
+
+
 def _naive(q: Query, text: str, meta: dict[str, str | None]) -> bool:
-    folded = fold(text)
+    folded = _ref_fold(text)
     if isinstance(q, Term):
         return bool(_naive_spans(folded, q.text))
     if isinstance(q, And):
@@ -196,15 +214,29 @@ def _naive(q: Query, text: str, meta: dict[str, str | None]) -> bool:
         return not _naive(q.child, text, meta)
     if isinstance(q, Near):
         left, right = _naive_spans(folded, q.left.text), _naive_spans(folded, q.right.text)
-        return any(max(0, max(a[0], b[0]) - min(a[1], b[1])) <= q.distance for a in left for b in right)
+        return any(_between(folded, a, b) <= q.distance for a in left for b in right)
     assert isinstance(q, Field)
-    value = fold(q.value)
+    value = _ref_fold(q.value)
     if q.name == "platform":
-        return meta["platform"] is not None and fold(meta["platform"]) == value
+        return meta["platform"] is not None and _ref_fold(meta["platform"]) == value
     if q.name == "author":
-        return any(meta[k] is not None and fold(meta[k]) == value for k in ("author_id", "author_name"))
+        return any(meta[k] is not None and _ref_fold(meta[k]) == value for k in ("author_id", "author_name"))
     lang = meta["lang"]
-    return lang is not None and fold(lang).split("-")[0] == value.split("-")[0]
+    return lang is not None and _ref_fold(lang).split("-")[0] == value.split("-")[0]
+
+
+def test_reference_evaluator_on_known_cases() -> None:
+    # The reference itself must be right before it can judge the matcher.
+    assert _ref_fold("  ＡＢＣ　１２３\u200b ") == "abc 123"
+    assert _naive_spans("pluckin luckin", "Luckin") == [(8, 14)]
+    assert _naive_spans("买了luckin的", "luckin") == [(2, 8)]
+    assert _between("ab..cd", (0, 2), (4, 6)) == 2 == _between("ab..cd", (4, 6), (0, 2))
+    assert _between("abcd", (0, 3), (1, 4)) == 0
+    assert _naive(
+        parse("瑞幸 NEAR/1 降价"),
+        "瑞幸又降价",
+        dict.fromkeys(("platform", "author_id", "author_name", "lang")),
+    )
 
 
 _VOCAB = ["瑞幸", "咖啡", "luckin", "Luck", "小米", "ab", "b", "ＡＢ", "a b", "雷军"]
@@ -261,3 +293,39 @@ def test_matching_through_printed_query_is_the_same(q: Query, text: str) -> None
     direct = WatchMatcher.build([("w", q)]).match(text)
     printed = WatchMatcher.build([("w", parse(to_string(q)))]).match(text)
     assert direct == printed
+
+
+# Texts with long runs of one piece: a term repeated hundreds of times before the pair that
+# decides a NEAR (the matcher once kept only the first 256 occurrences of a term).
+_RUNS = st.lists(
+    st.tuples(
+        st.sampled_from(["瑞幸，", "降价", "ab ", "b", "x", "很多字", " ", "ＡＢ"]), st.integers(1, 400)
+    ),
+    min_size=1,
+    max_size=4,
+).map(lambda runs: "".join(piece * n for piece, n in runs))
+_NEAR_PAIRS = st.builds(
+    Near,
+    st.sampled_from(["瑞幸", "降价", "ab", "b"]).map(Term),
+    st.sampled_from(["瑞幸", "降价", "ab", "b"]).map(Term),
+    st.integers(0, 8),
+)
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(_NEAR_PAIRS, min_size=1, max_size=3), _RUNS, _RUNS)
+def test_near_agrees_with_naive_evaluator_at_large_repeat_counts(
+    queries: list[Query], head: str, tail: str
+) -> None:
+    m = WatchMatcher.build(enumerate(queries))
+    meta: dict[str, str | None] = dict.fromkeys(("platform", "author_id", "author_name", "lang"))
+    for text in (head + tail, head + "瑞幸又降价了" + tail, tail + "降价的瑞幸" + head):
+        expected = [i for i, q in enumerate(queries) if _naive(q, text, meta)]
+        assert m.match(text) == expected
+
+
+def test_near_finds_a_close_pair_after_hundreds_of_occurrences() -> None:
+    m = build(a="瑞幸 NEAR/3 降价", b="降价 NEAR/3 瑞幸")
+    text = "瑞幸，" * 300 + "很多字" * 50 + "瑞幸又降价了"
+    assert m.match(text) == ["a", "b"]
+    assert m.match("降价！" * 1000 + "很多字" * 50 + "瑞幸") == []
