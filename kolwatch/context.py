@@ -9,8 +9,8 @@ import sys
 from pathlib import Path
 from typing import TextIO
 
-from kolwatch.errors import DatabaseUnavailable, UserError
-from kolwatch.settings import Settings, load_settings
+from kolwatch.errors import DatabaseUnavailable, SettingsError, UserError
+from kolwatch.settings import SETTINGS_ENV, Settings, load_settings, settings_path
 from storage import repos
 from storage.db import Database, DatabaseError
 
@@ -26,8 +26,20 @@ def setup_logging(verbose: bool = False) -> None:
     logging.getLogger("apscheduler").setLevel(logging.ERROR)  # "skipped: max instances" is routine
 
 
-def settings_from(args: argparse.Namespace) -> Settings:
-    return load_settings(getattr(args, "settings", None))
+def settings_from(args: argparse.Namespace, *, require_file: bool = False) -> Settings:
+    """Settings for a command. Without --settings or $KOLWATCH_SETTINGS and no ./settings.toml,
+    `require_file` commands (the service) stop with one line; the others say on stderr that they
+    run on the built-in defaults. `--settings /dev/null` asks for the defaults explicitly."""
+
+    explicit = getattr(args, "settings", None)
+    file = settings_path(explicit)
+    if not explicit and not os.environ.get(SETTINGS_ENV) and not file.exists():
+        missing = f"no settings file: {file.resolve()} does not exist"
+        hint = f"pass --settings PATH or set {SETTINGS_ENV}"
+        if require_file:
+            raise SettingsError(f"{missing}; {hint} (--settings /dev/null runs on the built-in defaults)")
+        print(f"kolwatch: {missing}; using the built-in defaults ({hint})", file=sys.stderr)
+    return load_settings(explicit)
 
 
 def open_database(settings: Settings, *, migrate: bool = True) -> Database:

@@ -43,8 +43,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from bot import alerts as rules
-from kolwatch.errors import SettingsError
-from kolwatch.settings import Secrets, Settings, first_error, scoring_settings
+from kolwatch.settings import Secrets, Settings, first_error, scoring_settings, settings_error
 from nlp import trends
 from nlp.matcher import WatchMatcher
 from nlp.query import QuerySyntaxError, parse
@@ -84,11 +83,11 @@ def alert_config(settings: Settings) -> AlertConfig:
     try:
         trends.DetectorSettings.model_validate(section)
     except ValidationError as exc:
-        raise SettingsError(f"{settings.path}: alerts.{first_error(exc)}") from None
+        raise settings_error(settings, ("alerts",), exc) from None
     try:
         rule_settings = rules.RuleSettings.model_validate(rule_part)
     except ValidationError as exc:
-        raise SettingsError(f"{settings.path}: alerts.rules.{first_error(exc)}") from None
+        raise settings_error(settings, ("alerts", "rules"), exc) from None
     return AlertConfig(section, rule_settings, scoring_settings(settings))
 
 

@@ -17,7 +17,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from kolwatch.errors import SettingsError
 
@@ -175,6 +183,8 @@ class Settings(_Section):
     workspaces: tuple[WorkspaceSettings, ...] = ()
     sources: tuple[SourceSettings, ...] = ()
     path: str = ""  # where the settings came from, for messages
+    # key path -> the KOLWATCH__... variable that set it, so errors blame the variable, not the file
+    _overrides: dict[tuple[str, ...], str] = PrivateAttr(default_factory=dict)
 
     @model_validator(mode="after")
     def _references(self) -> Settings:
@@ -186,6 +196,11 @@ class Settings(_Section):
             if source.workspace is not None and source.workspace not in names:
                 raise ValueError(f"sources[{index}].workspace: no workspace named {source.workspace!r}")
         return self
+
+    def where(self, *loc: str | int) -> str:
+        """Who set the key at `loc`: the environment variable that overrode it, else the file."""
+
+        return _origin(self.path, self._overrides, loc)
 
 
 class Secrets:
@@ -214,7 +229,12 @@ def _parse_env_value(raw: str) -> Any:
         return raw
 
 
-def _apply_env(data: dict[str, Any], environ: Mapping[str, str]) -> dict[str, Any]:
+def _apply_env(
+    data: dict[str, Any], environ: Mapping[str, str], overrides: dict[tuple[str, ...], str] | None = None
+) -> dict[str, Any]:
+    """Apply KOLWATCH__SECTION__KEY variables to `data`; `overrides` records which variable set
+    which key path."""
+
     for name, raw in sorted(environ.items()):
         if not name.startswith(ENV_PREFIX):
             continue
@@ -234,6 +254,8 @@ def _apply_env(data: dict[str, Any], environ: Mapping[str, str]) -> dict[str, An
                 node[part] = child
             node = child
         node[path[-1]] = _parse_env_value(raw)
+        if overrides is not None:
+            overrides[tuple(path)] = name
     return data
 
 
@@ -251,6 +273,15 @@ def _check_no_secrets(data: Any, where: str = "") -> None:
             _check_no_secrets(value, f"{where}[{index}]")
 
 
+def _origin(file: str, overrides: Mapping[tuple[str, ...], str], loc: tuple[Any, ...]) -> str:
+    keys = tuple(str(part).lower() for part in loc)
+    for end in range(len(keys), 0, -1):
+        name = overrides.get(keys[:end])
+        if name is not None:
+            return f"environment variable {name}"
+    return file
+
+
 def _format_location(loc: tuple[Any, ...]) -> str:
     out = ""
     for part in loc:
@@ -261,16 +292,30 @@ def _format_location(loc: tuple[Any, ...]) -> str:
     return out or "(top level)"
 
 
-def first_error(exc: ValidationError) -> str:
-    """"dotted.location: message" of a validation error, for one-line settings errors."""
-
+def _first(exc: ValidationError) -> tuple[tuple[Any, ...], str]:
     err = exc.errors()[0]
-    loc = _format_location(tuple(p for p in err["loc"] if not str(p).startswith("function-")))
+    loc = tuple(p for p in err["loc"] if not str(p).startswith("function-"))
     msg = err["msg"].removeprefix("Value error, ")
     if err["type"] == "extra_forbidden":
         msg = "unknown key"
     more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
-    return f"{loc}: {msg}{more}"
+    return loc, f"{msg}{more}"
+
+
+def first_error(exc: ValidationError) -> str:
+    """"dotted.location: message" of a validation error, for one-line settings errors."""
+
+    loc, msg = _first(exc)
+    return f"{_format_location(loc)}: {msg}"
+
+
+def settings_error(settings: Settings, prefix: tuple[str | int, ...], exc: ValidationError) -> SettingsError:
+    """One-line error for a section validated by its own model (`prefix` is where it sits): names
+    the file, or the environment variable when the key came from one, then the key."""
+
+    loc, msg = _first(exc)
+    full = (*prefix, *loc)
+    return SettingsError(f"{settings.where(*full)}: {_format_location(full)}: {msg}")
 
 
 def settings_path(explicit: str | None = None, environ: Mapping[str, str] | None = None) -> Path:
@@ -294,12 +339,15 @@ def load_settings(path: str | Path | None = None, environ: Mapping[str, str] | N
     elif path is not None or env.get(SETTINGS_ENV):
         raise SettingsError(f"{file}: no such settings file")
     _check_no_secrets(data)
-    data = _apply_env(data, env)
+    overrides: dict[tuple[str, ...], str] = {}
+    data = _apply_env(data, env, overrides)
     data["path"] = str(file)
     try:
         settings = Settings.model_validate(data)
     except ValidationError as exc:
-        raise SettingsError(f"{file}: {first_error(exc)}") from None
+        loc, msg = _first(exc)
+        raise SettingsError(f"{_origin(str(file), overrides, loc)}: {_format_location(loc)}: {msg}") from None
+    settings._overrides = overrides
     validate_plugins(settings)
     return settings
 
@@ -314,22 +362,25 @@ def validate_plugins(settings: Settings) -> None:
         cls = COLLECTORS.get(name)
         if cls is None:
             raise SettingsError(
-                f"{settings.path}: collectors.{name}: unknown collector (known: {', '.join(COLLECTORS)})"
+                f"{settings.where('collectors', name)}: collectors.{name}: unknown collector "
+                f"(known: {', '.join(COLLECTORS)})"
             )
         try:
             cls.Settings.model_validate(section)
         except ValidationError as exc:
-            raise SettingsError(f"{settings.path}: collectors.{name}.{first_error(exc)}") from None
+            raise settings_error(settings, ("collectors", name), exc) from None
     for index, source in enumerate(settings.sources):
         cls = COLLECTORS.get(source.platform)
         if cls is None:
             raise SettingsError(
-                f"{settings.path}: sources[{index}].platform: unknown platform {source.platform!r} "
+                f"{settings.where('sources', index, 'platform')}: sources[{index}].platform: "
+                f"unknown platform {source.platform!r} "
                 f"(known: {', '.join(COLLECTORS)})"
             )
         if source.kind not in cls.kinds:
             raise SettingsError(
-                f"{settings.path}: sources[{index}].kind: {source.platform} has no kind {source.kind!r} "
+                f"{settings.where('sources', index, 'kind')}: sources[{index}].kind: "
+                f"{source.platform} has no kind {source.kind!r} "
                 f"(known: {', '.join(sorted(cls.kinds))})"
             )
     validate_watches(settings)
@@ -346,7 +397,7 @@ def validate_watches(settings: Settings) -> None:
     config = alert_config(settings)
     for wi, ws in enumerate(settings.workspaces):
         for j, watch in enumerate(ws.watches):
-            where = f"{settings.path}: workspaces[{wi}].watches[{j}]"
+            where = f"{settings.where('workspaces', wi, 'watches', j)}: workspaces[{wi}].watches[{j}]"
             try:
                 query = parse(watch.query)
             except QuerySyntaxError as exc:
@@ -384,7 +435,7 @@ def scoring_settings(settings: Settings) -> ScoringSettings:
     try:
         return ScoringSettings.model_validate(settings.scoring)
     except ValidationError as exc:
-        raise SettingsError(f"{settings.path}: scoring.{first_error(exc)}") from None
+        raise settings_error(settings, ("scoring",), exc) from None
 
 
 def collector_settings(settings: Settings, platform: str) -> Any:

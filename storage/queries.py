@@ -19,7 +19,6 @@ Where the numbers come from (so a chart and a list never disagree without a reas
 from __future__ import annotations
 
 import json
-from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -316,6 +315,7 @@ def mentions(
     competitor: str | None = BRAND,
     hide_ignored: bool = True,
     with_total: bool = False,
+    total_cap: int | None = None,
 ) -> MentionPage:
     """Mentions of a watch in `[start, end)`, newest first, one page at a time.
 
@@ -323,7 +323,8 @@ def mentions(
     or with `offset` (for "page 3 of 12" views). `competitor`: "" (default) = the brand's own
     mentions, a name = that competitor's, None = all. `label` filters by sentiment label.
     `hide_ignored` drops authors the watch's workspace marked "ignore". `with_total` adds a count
-    of everything the filters match (one more query).
+    of everything the filters match (one more query); with `total_cap` the count stops there
+    (total = min(matches, total_cap)), so its cost is bounded however long the period is.
     """
 
     start, end = _check_period(start, end)
@@ -357,10 +358,15 @@ def mentions(
     )
     total = None
     if with_total:
-        count = select(func.count()).select_from(MentionRow)
+        if total_cap is not None and total_cap < 1:
+            raise ValueError("total_cap must be >= 1")
+        matching = select(MentionRow.id)
         if label is not None or hide_ignored:
-            count = count.join(PostRow, col(PostRow.id) == col(MentionRow.post_pk))
-        total = int(session.exec(count.where(*where)).one()[0])
+            matching = matching.join(PostRow, col(PostRow.id) == col(MentionRow.post_pk))
+        matching = matching.where(*where)
+        if total_cap is not None:
+            matching = matching.limit(total_cap)
+        total = int(session.exec(select(func.count()).select_from(matching.subquery())).one()[0])
     return MentionPage(items=items, next_cursor=next_cursor, total=total, offset=offset)
 
 
@@ -577,7 +583,7 @@ def volume_summary(
     start, end = _check_period(start, end)
     zone = _zone(tz)
     lo, hi, size = _window(start, end)
-    prev = _buckets(session, watch_id=watch_id, start=lo - (hi - lo), end=lo, size=size)
+    prev = repos.counter_totals(session, watch_id=watch_id, bucket_s=size, start=lo - (hi - lo), end=lo)
     now = _buckets(session, watch_id=watch_id, start=lo, end=hi, size=size)
     keys = _series_keys(lo, hi, step, zone)
     acc: dict[datetime, list[float]] = {k: [0, 0, 0.0] for k in keys}
@@ -587,7 +593,7 @@ def volume_summary(
         slot[1] += b.raw_volume
         slot[2] += b.engagement
     total = sum(b.volume for b in now)
-    previous = sum(b.volume for b in prev)
+    previous = prev.volume
     return VolumeSummary(
         start=lo,
         end=hi,
@@ -595,7 +601,7 @@ def volume_summary(
         raw_total=sum(b.raw_volume for b in now),
         engagement=sum(b.engagement for b in now),
         previous_total=previous,
-        previous_raw_total=sum(b.raw_volume for b in prev),
+        previous_raw_total=prev.raw_volume,
         change=(total - previous) / previous if previous else None,
         series=tuple(
             VolumePoint(start=k, volume=int(v[0]), raw_volume=int(v[1]), engagement=float(v[2]))
@@ -670,7 +676,7 @@ def sentiment_summary(
     zone = _zone(tz)
     lo, hi, size = _window(start, end)
     now = _buckets(session, watch_id=watch_id, start=lo, end=hi, size=size)
-    prev = _buckets(session, watch_id=watch_id, start=lo - (hi - lo), end=lo, size=size)
+    prev = repos.counter_totals(session, watch_id=watch_id, bucket_s=size, start=lo - (hi - lo), end=lo)
     acc: dict[datetime, list[int]] = {k: [0, 0, 0, 0] for k in _series_keys(lo, hi, step, zone)}
     for b in now:
         slot = acc.setdefault(_series_key(b.bucket_start, step, zone), [0, 0, 0, 0])
@@ -678,7 +684,7 @@ def sentiment_summary(
         slot[1] += b.neutral
         slot[2] += b.negative
         slot[3] += b.raw_volume - b.scored
-    prev_scored = sum(b.scored for b in prev)
+    prev_scored = prev.scored
     negatives = (
         top_posts(session, watch_id=watch_id, start=start, end=end, limit=top_negative, label=NEGATIVE)
         if top_negative > 0
@@ -691,7 +697,7 @@ def sentiment_summary(
         neutral=sum(b.neutral for b in now),
         negative=sum(b.negative for b in now),
         unscored=sum(b.raw_volume - b.scored for b in now),
-        previous_negative_share=(sum(b.negative for b in prev) / prev_scored) if prev_scored else None,
+        previous_negative_share=(prev.negative / prev_scored) if prev_scored else None,
         trend=tuple(SentimentPoint(k, v[0], v[1], v[2], v[3]) for k, v in sorted(acc.items())),
         top_negative=negatives,
     )
@@ -729,12 +735,8 @@ def trending_terms(
     start, end = _check_period(start, end)
     _check_limit(limit, most=100)
     lo, hi, size = _window(start, end)
-    now: Counter[str] = Counter()
-    for b in _buckets(session, watch_id=watch_id, start=lo, end=hi, size=size):
-        now.update(b.terms)
-    prev: Counter[str] = Counter()
-    for b in _buckets(session, watch_id=watch_id, start=lo - (hi - lo), end=lo, size=size):
-        prev.update(b.terms)
+    now = repos.counter_term_totals(session, watch_id=watch_id, bucket_s=size, start=lo, end=hi)
+    prev = repos.counter_term_totals(session, watch_id=watch_id, bucket_s=size, start=lo - (hi - lo), end=lo)
     skip = {t.casefold() for t in exclude}
     rows = [
         TermTrend(term=t, count=c, previous=prev.get(t, 0), lift=(c + 1) / (prev.get(t, 0) + 1))

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from kolwatch.cli import main
+from kolwatch.errors import SettingsError
 from kolwatch.settings import load_settings
 from tests.conftest import ROOT
 
@@ -108,7 +109,8 @@ def test_environment_overrides_and_their_errors(tmp_path: Path) -> None:
     )
     assert (settings.service.tick_s, settings.database.url) == (2.5, "sqlite://")
     result = run_cli("--settings", str(path), "sources", env={"KOLWATCH__SERVICE__TICK_S": "fast"})
-    assert_one_line_error(result, "service.tick_s")
+    assert_one_line_error(result, "environment variable KOLWATCH__SERVICE__TICK_S", "service.tick_s")
+    assert str(path) not in result.stderr  # the file is fine: the variable is to blame
     result = run_cli("--settings", str(path), "sources", env={"KOLWATCH__BOT__TOKEN": "123:abc"})
     assert_one_line_error(result, "KOLWATCH__BOT__TOKEN", "secrets")
 
@@ -242,3 +244,60 @@ def test_unwritable_output_paths_give_one_line(
     settings = _settings_with_workspace(tmp_path)
     argv = [a.format(tmp=tmp_path) for a in argv]
     assert_main_one_line_error(capsys, ["--settings", str(settings), *argv], *fragments)
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "key"),
+    [
+        ("KOLWATCH__SERVICE__TICK_S", "abc", "service.tick_s"),
+        ("KOLWATCH__SERVICE__NOPE", "1", "service.nope"),
+        ("KOLWATCH__COLLECTORS__WEIBO__RATE_PER_S", "0", "collectors.weibo.rate_per_s"),
+        ("KOLWATCH__SCORING__WINDOW_DAYS", "soon", "scoring.window_days"),
+        ("KOLWATCH__ALERTS__VOLUME__Z", "high", "alerts.volume.z"),
+    ],
+)
+def test_a_bad_environment_override_names_the_variable_not_the_file(
+    tmp_path: Path, variable: str, value: str, key: str
+) -> None:
+    path = tmp_path / "settings.toml"
+    path.write_text("[service]\ntick_s = 5\n", encoding="utf-8")
+    with pytest.raises(SettingsError) as caught:
+        load_settings(path, environ={variable: value})
+    assert str(caught.value).startswith(f"environment variable {variable}: {key}: ")
+    assert str(path) not in str(caught.value)
+
+
+def test_a_bad_key_in_the_file_still_names_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "settings.toml"
+    path.write_text('[service]\ntick_s = "abc"\n[alerts.volume]\nz = 3\n', encoding="utf-8")
+    with pytest.raises(SettingsError, match=r"^.*settings\.toml: service\.tick_s: "):
+        load_settings(path, environ={"KOLWATCH__SERVICE__LEASE_S": "60"})
+    path.write_text('[alerts.volume]\nz = "high"\n', encoding="utf-8")
+    with pytest.raises(SettingsError, match=r"^.*settings\.toml: alerts\.volume\.z: "):
+        load_settings(path, environ={"KOLWATCH__ALERTS__VOLUME__MIN_COUNT": "5"})
+
+
+def test_run_without_a_settings_file_is_an_error_naming_where_it_looked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], no_kolwatch_env: None
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    line = assert_main_one_line_error(
+        capsys, ["run", "--once"], str(tmp_path / "settings.toml"), "--settings", "KOLWATCH_SETTINGS"
+    )
+    assert "/dev/null" in line  # how to ask for the built-in defaults on purpose
+    assert not (tmp_path / "data").exists()  # stopped before opening the default database
+
+
+def test_other_commands_without_a_settings_file_say_they_use_the_defaults(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], no_kolwatch_env: None
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert main(["sources"]) == 0
+    err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert len(err) == 1 and "built-in defaults" in err[0] and str(tmp_path / "settings.toml") in err[0]
+    # Asking for the defaults explicitly is quiet.
+    assert main(["--settings", os.devnull, "sources"]) == 0
+    assert capsys.readouterr().err == ""
+    monkeypatch.setenv("KOLWATCH_SETTINGS", os.devnull)
+    assert main(["sources"]) == 0
+    assert capsys.readouterr().err == ""

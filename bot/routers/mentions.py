@@ -39,6 +39,9 @@ from storage.db import Database
 PAGE_SIZE = 5
 DEFAULT_PERIOD = timedelta(hours=24)
 MAX_OFFSET = 10_000  # deeper than anyone pages by hand; bounds the OFFSET a forged button can ask for
+# The page header's total is counted up to here ("10,000+ 条"): counting every mention of a busy
+# 90-day window costs time in proportion to its size, and no one pages past MAX_OFFSET anyway.
+TOTAL_CAP = MAX_OFFSET
 
 
 def _b36(number: int) -> str:
@@ -70,12 +73,15 @@ def unpack_page(data: str) -> tuple[int, datetime, datetime, int]:
 
 def render_page(watch: queries.WatchRef, page: queries.MentionPage, period: str, tz: str) -> str:
     total = page.total or 0
-    pages = max(1, -(-total // PAGE_SIZE))
     current = page.offset // PAGE_SIZE + 1
     head = render.bold(f"{watch.name} · 提及 mentions · {period}")
     if not page.items:
         return f"{head}\n{render.escape('这段时间没有提及。No mentions in this period.')}"
-    lines = [f"{head} · {render.escape(f'{total} 条 · 第 {current}/{pages} 页 page')}"]
+    if total >= TOTAL_CAP:
+        where = f"{TOTAL_CAP:,}+ 条 · 第 {current} 页 page"
+    else:
+        where = f"{total} 条 · 第 {current}/{max(1, -(-total // PAGE_SIZE))} 页 page"
+    lines = [f"{head} · {render.escape(where)}"]
     for index, item in enumerate(page.items):
         lines.append("")
         lines.append(render_post(item, page.offset + index + 1, tz))
@@ -127,6 +133,7 @@ def _load(
         limit=PAGE_SIZE,
         offset=offset,
         with_total=True,
+        total_cap=TOTAL_CAP,
     )
     return watch, page
 

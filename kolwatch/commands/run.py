@@ -44,7 +44,7 @@ def print_once_summary(summary: OnceSummary, out: Any = sys.stdout) -> None:
 
 def run(args: argparse.Namespace) -> int:
     setup_logging(args.verbose)
-    settings = settings_from(args)
+    settings = settings_from(args, require_file=True)  # a service with no sources would idle silently
     db = open_database(settings)
     sync_settings(db, settings)
     from kolwatch.service import Service  # imports aiogram: only when the service really starts

@@ -292,3 +292,19 @@ async def test_run_polling_raises_when_polling_cannot_start(sqlite_db: Database)
             await asyncio.wait_for(
                 run_polling(settings, wrong, sqlite_db, asyncio.Event(), polling_timeout=1), 10
             )
+
+
+def test_mentions_header_says_when_the_total_was_capped() -> None:
+    from bot.render import visible_text
+    from bot.routers.mentions import TOTAL_CAP, render_page
+    from storage import queries
+
+    watch = queries.WatchRef(1, 1, "acme", "Asia/Shanghai", "鹿角", "鹿角", (), True)
+    item = queries.MentionItem(
+        1, 1, "weibo", "p1", "https://m.weibo.cn/status/p1", "", "鹿角咖啡", datetime(2026, 3, 9, tzinfo=UTC),
+        1, "a1", "博主", "", None, 1, 0, 0, None, None, "neutral", "", (),
+    )
+    small = queries.MentionPage(items=(item,), next_cursor=None, total=12, offset=5)
+    big = queries.MentionPage(items=(item,), next_cursor=None, total=TOTAL_CAP, offset=5)
+    assert "12 条 · 第 2/3 页" in visible_text(render_page(watch, small, "7d", "Asia/Shanghai"))
+    assert "10,000+ 条 · 第 2 页" in visible_text(render_page(watch, big, "7d", "Asia/Shanghai"))

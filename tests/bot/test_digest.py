@@ -390,3 +390,54 @@ def test_digest_command_writes_files_and_prints_numbers(
         with pytest.raises(UserError):
             args = parser.parse_args(["--settings", str(conf), *bad])
             args.func(args)
+
+
+def test_counter_reads_skip_terms_unless_asked_and_totals_match_the_series(
+    filled: tuple[Database, repos.WatchInfo],
+) -> None:
+    db, watch = filled
+    end = NOW.replace(minute=0, second=0)
+    start = end - timedelta(days=7)
+    with db.read() as s:
+        plain = repos.counter_series(s, watch_id=watch.id, bucket_s=3600, start=start, end=end)
+        full = repos.counter_series(s, watch_id=watch.id, bucket_s=3600, start=start, end=end, terms=True)
+        totals = repos.counter_totals(s, watch_id=watch.id, bucket_s=3600, start=start, end=end)
+        term_totals = repos.counter_term_totals(s, watch_id=watch.id, bucket_s=3600, start=start, end=end)
+        later = end + timedelta(days=1)
+        empty = repos.counter_totals(s, watch_id=watch.id, bucket_s=3600, start=end, end=later)
+        vol = queries.volume_summary(s, watch_id=watch.id, start=end, end=end + timedelta(days=7))
+        senti = queries.sentiment_summary(s, watch_id=watch.id, start=end, end=end + timedelta(days=7))
+    assert plain and all(p.terms is None for p in plain)
+    assert all(p.terms is not None for p in full) and any(p.terms for p in full)
+    assert [p.volume for p in plain] == [p.volume for p in full]
+    summed: dict[str, int] = {}
+    for p in full:
+        for term, n in (p.terms or {}).items():
+            summed[term] = summed.get(term, 0) + n
+    assert term_totals == summed and term_totals["异物"] > 0
+    for name in ("volume", "raw_volume", "negative", "positive", "neutral", "scored"):
+        assert getattr(totals, name) == sum(getattr(p, name) for p in plain), name
+    assert totals.engagement == pytest.approx(sum(p.engagement for p in plain))
+    assert (empty.volume, empty.scored, empty.terms) == (0, 0, None)
+    # The week after NOW is empty; its "previous period" is the week read above.
+    assert (vol.previous_total, vol.previous_raw_total) == (totals.volume, totals.raw_volume)
+    assert senti.previous_negative_share == pytest.approx(totals.negative / totals.scored)
+
+
+def test_mentions_total_can_be_capped(filled: tuple[Database, repos.WatchInfo]) -> None:
+    db, watch = filled
+    window = digest.digest_window("week", now=NOW, tz="Asia/Shanghai")
+    with db.read() as s:
+        full = queries.mentions(s, watch_id=watch.id, start=window.start, end=window.end, with_total=True)
+        capped = queries.mentions(
+            s, watch_id=watch.id, start=window.start, end=window.end, with_total=True, total_cap=7
+        )
+        roomy = queries.mentions(
+            s, watch_id=watch.id, start=window.start, end=window.end, with_total=True, total_cap=10_000
+        )
+        with pytest.raises(ValueError):
+            queries.mentions(
+                s, watch_id=watch.id, start=window.start, end=window.end, with_total=True, total_cap=0
+            )
+    assert full.total and full.total > 7
+    assert capped.total == 7 and roomy.total == full.total and capped.items == full.items

@@ -197,7 +197,12 @@ def test_counters_are_recomputed_exactly_and_collapse_duplicates(any_db: Databas
         repos.recompute_counters(s, touched=touched)  # idempotent
     with any_db.read() as s:
         hour = repos.counter_series(
-            s, watch_id=watch.id, bucket_s=3600, start=NOW - timedelta(hours=1), end=NOW + timedelta(hours=1)
+            s,
+            watch_id=watch.id,
+            bucket_s=3600,
+            start=NOW - timedelta(hours=1),
+            end=NOW + timedelta(hours=1),
+            terms=True,
         )
     assert len(hour) == 1
     point = hour[0]
