@@ -6,6 +6,7 @@ import argparse
 import logging
 import os
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TextIO
 
@@ -109,8 +110,21 @@ def sync_settings(db: Database, settings: Settings) -> None:
         repos.sync_config(session, workspaces=workspaces, sources=sources)
 
 
-def privacy_from(settings: Settings) -> repos.Privacy:
+SALT_ENV = "KOLWATCH_PSEUDONYM_SALT"
+
+
+def privacy_from(settings: Settings, environ: Mapping[str, str] | None = None) -> repos.Privacy:
+    """The pseudonymisation rule of `[database] pseudonymise_below`; SettingsError when it is on and
+    the salt is missing (an unsalted hash of a uid is reversed by hashing every uid, i.e. no
+    pseudonym at all). The service calls this at start-up, so a missing salt stops it there."""
+
     threshold = settings.database.pseudonymise_below
     if not threshold:
         return repos.Privacy()
-    return repos.Privacy(pseudonymise_below=threshold, salt=os.environ.get("KOLWATCH_PSEUDONYM_SALT", ""))
+    salt = (os.environ if environ is None else environ).get(SALT_ENV, "").strip()
+    if not salt:
+        raise SettingsError(
+            f"{SALT_ENV} is not set: [database] pseudonymise_below = {threshold} stores salted hashes "
+            "of account ids and needs a secret salt (a long random string, kept unchanged)"
+        )
+    return repos.Privacy(pseudonymise_below=threshold, salt=salt)

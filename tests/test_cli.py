@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from kolwatch.cli import main
+from kolwatch.context import privacy_from
 from kolwatch.errors import SettingsError
 from kolwatch.settings import load_settings
 from tests.conftest import ROOT
@@ -301,3 +302,30 @@ def test_other_commands_without_a_settings_file_say_they_use_the_defaults(
     monkeypatch.setenv("KOLWATCH_SETTINGS", os.devnull)
     assert main(["sources"]) == 0
     assert capsys.readouterr().err == ""
+
+
+@pytest.mark.parametrize("command", [["run", "--once"], ["db", "pseudonymise"]])
+def test_pseudonymising_without_a_salt_is_a_start_up_error(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    no_kolwatch_env: None,
+    command: list[str],
+) -> None:
+    path = tmp_path / "settings.toml"
+    path.write_text(
+        f'[database]\nurl = "sqlite:///{tmp_path / "kw.db"}"\npseudonymise_below = 1000\n', encoding="utf-8"
+    )
+    monkeypatch.setenv("KOLWATCH_PSEUDONYM_SALT", "   ")  # blank counts as missing
+    assert_main_one_line_error(
+        capsys, ["--settings", str(path), *command], "KOLWATCH_PSEUDONYM_SALT", "pseudonymise_below"
+    )
+    assert not (tmp_path / "kw.db").exists()  # stopped before touching the database
+
+
+def test_privacy_from_uses_the_salt() -> None:
+    settings = load_settings(os.devnull, environ={"KOLWATCH__DATABASE__PSEUDONYMISE_BELOW": "1000"})
+    privacy = privacy_from(settings, {"KOLWATCH_PSEUDONYM_SALT": "pepper"})
+    assert (privacy.pseudonymise_below, privacy.salt) == (1000, "pepper")
+    off = load_settings(os.devnull, environ={})
+    assert privacy_from(off, {}).pseudonymise_below is None  # off: no salt needed

@@ -8,7 +8,7 @@ import logging
 import sys
 from typing import TYPE_CHECKING, Any
 
-from kolwatch.context import open_database, settings_from, setup_logging, sync_settings
+from kolwatch.context import open_database, privacy_from, settings_from, setup_logging, sync_settings
 
 if TYPE_CHECKING:
     from kolwatch.service import OnceSummary, Service
@@ -45,6 +45,7 @@ def print_once_summary(summary: OnceSummary, out: Any = sys.stdout) -> None:
 def run(args: argparse.Namespace) -> int:
     setup_logging(args.verbose)
     settings = settings_from(args, require_file=True)  # a service with no sources would idle silently
+    privacy_from(settings)  # a missing pseudonym salt stops the service here, not at the first page
     db = open_database(settings)
     sync_settings(db, settings)
     from kolwatch.service import Service  # imports aiogram: only when the service really starts
