@@ -18,7 +18,7 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlmodel import Session, col
 
 from nlp.query import parse
@@ -444,19 +444,45 @@ class IgnoredAuthor:
     ignored_at: datetime
 
 
-def ignored_authors(session: Session, *, workspace_id: int, limit: int = 50) -> list[IgnoredAuthor]:
-    """The workspace's ignored authors, most recently ignored first."""
+@dataclass(frozen=True, slots=True)
+class IgnoredPage:
+    items: tuple[IgnoredAuthor, ...]
+    total: int  # every ignored author of the workspace
+    offset: int  # of the first item
+
+
+def ignored_authors(
+    session: Session, *, workspace_id: int, limit: int = 50, offset: int = 0
+) -> list[IgnoredAuthor]:
+    """The workspace's ignored authors, most recently ignored first, `limit` from `offset`."""
+
+    if not 0 < limit <= 200 or offset < 0:
+        raise ValueError(f"limit must be in 1..200 and offset >= 0, not {limit}, {offset}")
     rows = session.execute(
         select(IgnoredAuthorRow.author_pk, AuthorRow.platform, AuthorRow.name, IgnoredAuthorRow.created_at)
         .join(AuthorRow, col(AuthorRow.id) == col(IgnoredAuthorRow.author_pk))
         .where(IgnoredAuthorRow.workspace_id == workspace_id)
         .order_by(col(IgnoredAuthorRow.created_at).desc(), col(IgnoredAuthorRow.id).desc())
         .limit(limit)
+        .offset(offset)
     ).all()
     return [
         IgnoredAuthor(pk, platform, name or "", _as_utc(at) or datetime.now(UTC))
         for pk, platform, name, at in rows
     ]
+
+
+def ignored_page(session: Session, *, workspace_id: int, limit: int, offset: int = 0) -> IgnoredPage:
+    """One page of `ignored_authors` with the workspace's total (for "page 2 of 8")."""
+
+    total = session.execute(
+        select(func.count())
+        .select_from(IgnoredAuthorRow)
+        .join(AuthorRow, col(AuthorRow.id) == col(IgnoredAuthorRow.author_pk))
+        .where(IgnoredAuthorRow.workspace_id == workspace_id)
+    ).one()[0]
+    items = ignored_authors(session, workspace_id=workspace_id, limit=limit, offset=offset)
+    return IgnoredPage(items=tuple(items), total=int(total), offset=offset)
 
 
 def ignored_author_pks(session: Session, *, workspace_id: int) -> set[int]:

@@ -1,10 +1,13 @@
 """Feedback buttons under every post the bot shows, and /feedback (how to use them).
 
 `fb:<post>` asks for the right label (three buttons `fl:<post>:<label>`); the choice is stored as
-a SentimentFeedbackRow (training data for the next retrain). `ig:<post>` ignores the post's author
-in this workspace (lists hide them); `ui:<author>` undoes that, from the note sent after ignoring or
-from /ignored, which lists the workspace's ignored authors. Every id is checked against the caller's
-workspace: a post no watch of the workspace mentioned reads as "not found", whatever the button says.
+a SentimentFeedbackRow (training data for the next retrain). Anyone in the chat may do that.
+`ig:<post>` ignores the post's author in this workspace (lists hide them); `ui:<author>` undoes
+that, from the note sent after ignoring or from /ignored. Ignoring hides an author from everyone in
+the workspace, so both are for the workspace's admins; members get a polite refusal. /ignored lists
+the ignored authors a page at a time (`ip:<offset>` buttons, like /mentions). Every id is checked
+against the caller's workspace: a post no watch of the workspace mentioned reads as "not found",
+whatever the button says.
 """
 
 from __future__ import annotations
@@ -23,9 +26,17 @@ from storage.db import Database
 HELP = (
     "每条帖子下方有两个按钮 Every post the bot shows has two buttons:\n"
     "• 情感有误 wrong: 选择正确的情感，用于改进模型 pick the right sentiment; it trains the next model\n"
-    "• 忽略作者 ignore: 以后的列表不再显示该作者 hide this author from lists in this workspace\n"
-    "/ignored 列出已忽略的作者，可撤销 lists ignored authors, with undo buttons"
+    "• 忽略作者 ignore（仅管理员 admins only）: 以后的列表不再显示该作者 "
+    "hide this author from lists in this workspace\n"
+    "/ignored 列出已忽略的作者，管理员可撤销 lists ignored authors; admins can undo"
 )
+IGNORE_ADMIN_ONLY = (
+    "抱歉，只有工作区管理员可以忽略或恢复作者（会影响整个工作区）。你仍然可以用“情感有误”反馈。"
+    "Sorry, only workspace admins can ignore or restore authors, as it affects the whole workspace. "
+    "You can still mark a sentiment as wrong."
+)
+IGNORED_PAGE_SIZE = 10
+MAX_IGNORED_OFFSET = 100_000
 
 
 def _positive_id(data: str, prefix: str) -> int:
@@ -61,6 +72,43 @@ def undo_keyboard(authors: list[tuple[int, str]]) -> InlineKeyboardMarkup:
             for author_pk, name in authors
         ]
     )
+
+
+def render_ignored(page: bot_repo.IgnoredPage) -> str:
+    if not page.total:
+        return render.escape("没有忽略的作者 no ignored authors in this workspace.")
+    if not page.items:
+        return render.escape(f"这一页没有作者了 nothing on this page (共 total {page.total})")
+    pages = -(-page.total // IGNORED_PAGE_SIZE)
+    current = page.offset // IGNORED_PAGE_SIZE + 1
+    lines = [
+        render.bold(f"已忽略的作者 ignored authors ({page.total})")
+        + render.escape(f" · 第 {current}/{pages} 页 page")
+    ]
+    for n, a in enumerate(page.items, start=page.offset + 1):
+        lines.append(
+            f"{n}. {render.escape(a.name or '?')} · {render.escape(a.platform)} · "
+            f"{render.escape(a.ignored_at.strftime('%Y-%m-%d'))}"
+        )
+    return "\n".join(lines)
+
+
+def ignored_keyboard(page: bot_repo.IgnoredPage) -> InlineKeyboardMarkup | None:
+    """Undo buttons for the authors shown, then prev/next (`ip:<offset>`) like /mentions."""
+
+    rows = undo_keyboard([(a.author_pk, a.name or "?") for a in page.items]).inline_keyboard
+    nav = []
+    if page.offset > 0:
+        back = max(0, page.offset - IGNORED_PAGE_SIZE)
+        nav.append(InlineKeyboardButton(text="◀ 上一页 prev", callback_data=render.pack_callback("ip", back)))
+    after = page.offset + IGNORED_PAGE_SIZE
+    if after < page.total and after <= MAX_IGNORED_OFFSET:
+        nav.append(
+            InlineKeyboardButton(text="下一页 next ▶", callback_data=render.pack_callback("ip", after))
+        )
+    if nav:
+        rows = [*rows, nav]
+    return InlineKeyboardMarkup(inline_keyboard=rows) if rows else None
 
 
 def make_router() -> Router:
@@ -119,6 +167,9 @@ def make_router() -> Router:
     @router.callback_query(F.data.startswith("ig:"))
     async def on_ignore(query: CallbackQuery, access: ChatAccess | None, db: Database) -> None:
         acc = require_access(access)
+        if not acc.is_admin:
+            await query.answer(IGNORE_ADMIN_ONLY, show_alert=True)
+            return
         try:
             post_pk = _positive_id(query.data or "", "ig")
         except ValueError:
@@ -136,23 +187,35 @@ def make_router() -> Router:
     @router.message(Command("ignored"))
     async def cmd_ignored(message: Message, access: ChatAccess | None, db: Database) -> None:
         acc = require_access(access)
-        authors = await read(db, bot_repo.ignored_authors, workspace_id=acc.workspace_id)
-        if not authors:
-            await message.answer(render.escape("没有忽略的作者 no ignored authors in this workspace."))
-            return
-        lines = [render.bold(f"已忽略的作者 ignored authors ({len(authors)})")]
-        for a in authors:
-            lines.append(
-                f"• {render.escape(a.name or '?')} · {render.escape(a.platform)} · "
-                f"{render.escape(a.ignored_at.strftime('%Y-%m-%d'))}"
-            )
-        await message.answer(
-            "\n".join(lines), reply_markup=undo_keyboard([(a.author_pk, a.name or "?") for a in authors])
+        page = await read(
+            db, bot_repo.ignored_page, workspace_id=acc.workspace_id, limit=IGNORED_PAGE_SIZE, offset=0
         )
+        await message.answer(render_ignored(page), reply_markup=ignored_keyboard(page))
+
+    @router.callback_query(F.data.startswith("ip:"))
+    async def on_ignored_page(query: CallbackQuery, access: ChatAccess | None, db: Database) -> None:
+        acc = require_access(access)
+        try:
+            (value,) = render.unpack_callback(query.data or "", "ip", 1)
+            offset = int(value)
+            if not 0 <= offset <= MAX_IGNORED_OFFSET:
+                raise ValueError("offset out of range")
+        except ValueError:
+            await query.answer("按钮已失效 this button is no longer valid", show_alert=True)
+            return
+        page = await read(
+            db, bot_repo.ignored_page, workspace_id=acc.workspace_id, limit=IGNORED_PAGE_SIZE, offset=offset
+        )
+        if isinstance(query.message, Message):
+            await query.message.edit_text(render_ignored(page), reply_markup=ignored_keyboard(page))
+        await query.answer()
 
     @router.callback_query(F.data.startswith("ui:"))
     async def on_unignore(query: CallbackQuery, access: ChatAccess | None, db: Database) -> None:
         acc = require_access(access)
+        if not acc.is_admin:
+            await query.answer(IGNORE_ADMIN_ONLY, show_alert=True)
+            return
         try:
             author_pk = _positive_id(query.data or "", "ui")
         except ValueError:

@@ -167,7 +167,8 @@ def seed(db: Database, now: datetime) -> dict[str, Any]:
         ids["other_post"] = other.id
         touched = repos.add_mentions(s, mentions=mentions)
         repos.recompute_counters(s, touched=touched)
-        for computed, bonus in ((now - timedelta(hours=2), 0.0), (now - timedelta(minutes=30), 1.0)):
+        # A week-old ranking and the latest: /kol compares over 7 days by default.
+        for computed, bonus in ((now - timedelta(days=7), 0.0), (now - timedelta(minutes=30), 1.0)):
             for rank, a in enumerate(authors[:3]):
                 s.add(
                     KolScoreRow(
@@ -470,8 +471,26 @@ async def test_feedback_wrong_sentiment_then_label_is_stored(env: Env) -> None:
     assert "unknown label" in call.params["text"]
 
 
-async def test_ignore_author_hides_them_from_lists(env: Env) -> None:
+async def test_ignoring_authors_is_for_admins_only(env: Env) -> None:
     user = member()
+    hostile, evil = env.ids["hostile_post"], env.ids["authors"][2]
+    for data in (f"ig:{hostile}", f"ui:{evil}"):
+        sent = len(env.fake.calls_of("sendMessage"))
+        call = await press(env, data, user=user, message_id=1)
+        assert "only workspace admins can ignore" in call.params["text"]
+        assert "情感有误" in call.params["text"] and call.params.get("show_alert") in ("true", True)
+        await asyncio.sleep(0.2)
+        assert len(env.fake.calls_of("sendMessage")) == sent  # no "ignored" note
+    assert db_read(env, lambda s: s.exec(select(IgnoredAuthorRow)).scalars().all()) == []
+    # The same member may still say the sentiment is wrong.
+    sent = len(env.fake.calls_of("sendMessage"))
+    await press(env, f"fb:{hostile}", user=user, message_id=1)
+    (choice,) = (await env.fake.wait_for("sendMessage", sent + 1))[sent:]
+    assert next(b["callback_data"] for b in buttons(choice)) == f"fl:{hostile}:negative"
+
+
+async def test_ignore_author_hides_them_from_lists(env: Env) -> None:
+    user = admin()
     hostile = env.ids["hostile_post"]
     sent = len(env.fake.calls_of("sendMessage"))
     call = await press(env, f"ig:{hostile}", user=user, message_id=1)
@@ -486,7 +505,7 @@ async def test_ignore_author_hides_them_from_lists(env: Env) -> None:
     # The note carries an undo button; /ignored lists the author (escaped) with the same button.
     evil = env.ids["authors"][2]
     assert [b["callback_data"] for b in buttons(note)] == [f"ui:{evil}"]
-    (listing,) = await ask(env, "/ignored", user=user)
+    (listing,) = await ask(env, "/ignored", user=member())  # anyone may read the list
     assert "Evil&Co" in visible(listing) and "ignored authors (1)" in visible(listing)
     assert [b["callback_data"] for b in buttons(listing)] == [f"ui:{evil}"]
     call = await press(env, f"ui:{evil}", user=user, message_id=1)
@@ -502,6 +521,49 @@ async def test_ignore_author_hides_them_from_lists(env: Env) -> None:
         assert "not ignored here" in call.params["text"]
     call = await press(env, "ui:-3", user=user, message_id=1)
     assert "no longer valid" in call.params["text"]
+
+
+async def test_ignored_list_pages_through_every_author(env: Env) -> None:
+    with env.db.write() as s:
+        workspace = s.get(WatchRow, env.ids["watch"]).workspace_id  # type: ignore[union-attr]
+        start = datetime.now(UTC) - timedelta(days=1)
+        for i in range(23):
+            a = AuthorRow(platform="weibo", author_id=f"ign{i}", name=f"被忽略的作者_{i:02d}")
+            s.add(a)
+            s.flush()
+            at = start + timedelta(minutes=i)
+            s.add(IgnoredAuthorRow(workspace_id=workspace, author_pk=a.id, created_at=at))
+    try:
+        user = member()
+        (first,) = await ask(env, "/ignored", user=user)
+        text = visible(first)
+        assert "ignored authors (23)" in text and "第 1/3 页" in text
+        assert "被忽略的作者_22" in text and "被忽略的作者_13" in text and "被忽略的作者_12" not in text
+        nav = [b for b in buttons(first) if b["callback_data"].startswith("ip:")]
+        assert [b["text"] for b in nav] == ["下一页 next ▶"]
+        assert sum(b["callback_data"].startswith("ui:") for b in buttons(first)) == 10
+        seen = {line for line in text.splitlines() if "被忽略的作者_" in line}
+        message_id = last_message_id(env)
+        edits = len(env.fake.calls_of("editMessageText"))
+        data = nav[0]["callback_data"]
+        for page in (2, 3):
+            await press(env, data, user=user, message_id=message_id)
+            (edit,) = (await env.fake.wait_for("editMessageText", edits + 1))[edits:]
+            edits += 1
+            text = visible(edit)
+            assert f"第 {page}/3 页" in text
+            seen |= {line for line in text.splitlines() if "被忽略的作者_" in line}
+            nav = [b for b in buttons(edit) if b["callback_data"].startswith("ip:")]
+            data = nav[-1]["callback_data"]
+        assert [b["text"] for b in nav] == ["◀ 上一页 prev"]
+        assert len(seen) == 23  # every author once, none lost past a cap
+        for forged in ("ip:-10", "ip:x", "ip:999999999"):
+            call = await press(env, forged, user=user, message_id=message_id)
+            assert "no longer valid" in call.params["text"]
+    finally:
+        with env.db.write() as s:
+            for row in s.exec(select(IgnoredAuthorRow)).scalars().all():
+                s.delete(row)
 
 
 # --------------------------------------------------------------------------- read commands
@@ -525,9 +587,12 @@ async def test_trending_lists_new_terms_without_the_brand_itself(env: Env) -> No
 async def test_kol_board_and_explain(env: Env) -> None:
     (call,) = await ask(env, "/kol", user=member())
     text = visible(call)
-    assert "咖啡博主" in text and "上升 rising" in text and "80.0" in text
+    assert "咖啡博主" in text and "上升 rising" in text and "80.0" in text and "近 7d 变化" in text
     (call,) = await ask(env, "/kol weibo", user=member())
     assert "· weibo" in visible(call)
+    (call,) = await ask(env, "/kol 1d", user=member())  # no ranking from about a day ago
+    text = visible(call)
+    assert "没有约 1d 前的排名可比" in text and "上升 rising" not in text
     (call,) = await ask(env, "/kol explain 咖啡博主", user=member())
     text = visible(call)
     assert "rank 1/3" in text and "权重 0.600" in text
