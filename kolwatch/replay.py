@@ -11,7 +11,10 @@ Posts arrive exactly at their created_at in a replay, so the job's settle delay 
 and its max_age (which keeps a service catching up after downtime from sending stale alerts) is
 lifted: a replay reports every alert at its own simulated time, so how often the job runs in
 simulated time (`job_every_s`) changes the speed of a replay, not its output. The database is a
-temporary in-memory SQLite unless the caller passes one.
+temporary in-memory SQLite unless the caller passes one, which must be empty: a replay makes the
+database's watches and sources its own and fills it with simulated posts and alerts, so it refuses
+a database holding anything (`check_replay_target`); `open_replay_database` creates and migrates
+a new one.
 """
 
 from __future__ import annotations
@@ -23,6 +26,8 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
+from sqlalchemy.engine import make_url
+
 from collectors.base import Author, Post
 from kolwatch.errors import UserError
 from kolwatch.matching import MatcherCache
@@ -31,7 +36,7 @@ from kolwatch.settings import Secrets, Settings, WatchSettings, WorkspaceSetting
 from kolwatch.user_terms import UserTerms
 from nlp.types import LABELS, UNSCORED, Analysis
 from storage import alert_queries, repos
-from storage.db import Database
+from storage.db import Database, DatabaseError, safe_url
 
 Analyzer = Callable[[Sequence[str]], list[Analysis]]
 
@@ -43,6 +48,10 @@ REPLAY_WORKSPACE = "replay"
 
 class ReplayInputError(UserError):
     """A line of the posts file is not a post in the export shape; the message names the line."""
+
+
+class ReplayTargetError(UserError):
+    """The database given to replay into already holds data (a replay would change it)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -225,6 +234,69 @@ def replay_settings(settings: Settings, *, watch: str | None = None, query: str 
     return settings.model_copy(update={"workspaces": workspaces, "sources": (), "alerts": alerts})
 
 
+def check_replay_target(db: Database) -> None:
+    """Refuse a database that holds anything: a replay stores simulated posts, mentions, counters
+    and alerts, and makes the database's workspaces, watches and sources those of the replay (it
+    would disable every configured source and the workspace's other watches). Replay into a new
+    file (`--db sqlite:///replay.db`) or the default in-memory database."""
+
+    with db.read() as session:
+        posts = repos.post_count(session)
+        workspaces = sorted(repos.workspace_ids(session))
+        sources = repos.source_health(session)
+    if posts or workspaces or sources:
+        held = ", ".join(
+            part
+            for part in (
+                f"{posts} posts" if posts else "",
+                f"workspaces {', '.join(workspaces)}" if workspaces else "",
+                f"{len(sources)} sources" if sources else "",
+            )
+            if part
+        )
+        raise ReplayTargetError(
+            f"--db {safe_url(db.url)} already holds data ({held}); a replay would store simulated posts "
+            "and alerts in it and replace its watches and sources. Replay into a new file instead, "
+            "e.g. --db sqlite:///replay.db (or leave out --db for a temporary in-memory database)"
+        )
+
+
+def open_replay_database(url: str) -> Database:
+    """The database `kolwatch replay --db URL` writes to: a new file is created and migrated to the
+    current schema (storage.migrate, so `kolwatch export` and the other commands can open it
+    later); an existing database must be an empty, migrated kolwatch database (see
+    check_replay_target). Raises UserError with one line otherwise."""
+
+    from sqlalchemy import inspect
+
+    from storage.migrate import current_revision, upgrade
+
+    try:
+        db = Database(url)
+        db.check()
+        if db.dialect == "sqlite" and not make_url(url).database:
+            db.create_all()  # in-memory: this process's own scratch database, gone on exit
+            return db
+        tables = inspect(db.reader).get_table_names()
+        if tables and current_revision(url) is None:
+            db.dispose()
+            raise ReplayTargetError(
+                f"--db {safe_url(url)} holds tables but no kolwatch schema version (not a kolwatch "
+                "database, or one an older `kolwatch replay --db` created without migrations); "
+                "replay into a new file instead, e.g. --db sqlite:///replay.db"
+            )
+        if tables:
+            try:
+                check_replay_target(db)
+            except ReplayTargetError:
+                db.dispose()
+                raise
+        upgrade(url)
+    except DatabaseError as exc:
+        raise UserError(str(exc)) from None
+    return db
+
+
 def _sync(db: Database, settings: Settings) -> dict[int, str]:
     workspaces = [
         repos.WorkspaceSpec(
@@ -282,6 +354,8 @@ def replay(
     database = db or Database("sqlite://")
     if own_db:
         database.create_all()
+    else:
+        check_replay_target(database)
     summary = ReplaySummary(posts=len(records))
     try:
         names = _sync(database, settings)

@@ -254,10 +254,97 @@ def test_command_prints_jsonl(
     posts = tmp_path / "posts.jsonl"
     posts.write_text("\n".join(lines(stream(5))) + "\n", encoding="utf-8")
     monkeypatch.setattr("kolwatch.pipeline.default_analyzer", lambda _settings: fake_analyzer)
-    args = argparse.Namespace(settings=None, posts=str(posts), watch="鹿角", query="鹿角咖啡", db=None)
-    monkeypatch.chdir(tmp_path)  # no settings.toml here: built-in defaults plus the ad-hoc watch
+    # Built-in defaults plus the ad-hoc watch.
+    args = argparse.Namespace(settings="/dev/null", posts=str(posts), watch="鹿角", query="鹿角咖啡", db=None)
+    monkeypatch.chdir(tmp_path)
     assert replay_command.run(args) == 0
     captured = capsys.readouterr()
     out = [json.loads(line) for line in captured.out.splitlines()]
     assert out and all(a["watch"] == "鹿角" for a in out)
     assert "alerts" in captured.err and captured.err.count("\n") == 1  # no progress when not a terminal
+
+
+# --- --db: never damage a database, migrate a new one ---------------------------------------
+
+
+def _live_settings(tmp_path: Path, url: str) -> Path:
+    cfg = tmp_path / "live.toml"
+    cfg.write_text(
+        f'[database]\nurl = "{url}"\n[[workspaces]]\nname = "acme"\n'
+        '[[workspaces.watches]]\nname = "瑞幸"\nquery = "瑞幸 OR luckin"\n'
+        '[[workspaces.watches]]\nname = "鹿角"\nquery = "鹿角咖啡"\n'
+        '[[sources]]\nworkspace = "acme"\nplatform = "weibo"\nkind = "search"\ntarget = "瑞幸"\n',
+        encoding="utf-8",
+    )
+    return cfg
+
+
+def _config(db: Database) -> tuple[list[tuple[str, bool]], list[tuple[str, bool]]]:
+    from storage.models import SourceRow, WatchRow
+
+    with db.read() as s:
+        sources = sorted((r.target, r.enabled) for r in s.exec(select(SourceRow)))
+        watches = sorted((r.name, r.enabled) for r in s.exec(select(WatchRow)))
+    return sources, watches
+
+
+def test_replay_refuses_a_database_that_holds_data_and_leaves_it_unchanged(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from kolwatch.context import open_database, sync_settings
+    from kolwatch.settings import load_settings
+
+    url = f"sqlite:///{tmp_path / 'live.db'}"
+    cfg = _live_settings(tmp_path, url)
+    live = load_settings(cfg, environ={})
+    db = open_database(live)
+    sync_settings(db, live)
+    before = _config(db)
+    assert before == ([("瑞幸", True)], [("瑞幸", True), ("鹿角", True)])
+    posts = tmp_path / "posts.jsonl"
+    posts.write_text("\n".join(lines(stream(6))) + "\n", encoding="utf-8")
+    monkeypatch.setattr("kolwatch.pipeline.default_analyzer", lambda _settings: fake_analyzer)
+    args = argparse.Namespace(settings=str(cfg), posts=str(posts), watch="鹿角", query=None, db=url)
+    with pytest.raises(UserError, match=r"already holds data \(workspaces acme, 1 sources\).*new file"):
+        replay_command.run(args)
+    assert _config(db) == before
+    # The library refuses too (a caller passing its own database).
+    with pytest.raises(UserError, match="already holds data"):
+        replay(read_records(lines(stream(6))), settings=settings(), analyzer=fake_analyzer, db=db)
+    assert _config(db) == before
+    db.dispose()
+
+
+def test_replay_into_a_new_file_migrates_it_so_other_commands_can_open_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from kolwatch.commands import export as export_command
+    from storage.migrate import current_revision, head_revision
+
+    url = f"sqlite:///{tmp_path / 'sub' / 'replay.db'}"
+    cfg = _live_settings(tmp_path, url)
+    posts = tmp_path / "posts.jsonl"
+    posts.write_text("\n".join(lines(stream(7))) + "\n", encoding="utf-8")
+    monkeypatch.setattr("kolwatch.pipeline.default_analyzer", lambda _settings: fake_analyzer)
+    args = argparse.Namespace(settings=str(cfg), posts=str(posts), watch="鹿角", query=None, db=url)
+    assert replay_command.run(args) == 0
+    assert current_revision(url) == head_revision()
+    capsys.readouterr()
+    export = argparse.Namespace(settings=str(cfg), format="jsonl", watch=None, since=None, out=None)
+    assert export_command.run(export) == 0
+    exported = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert len(exported) == len(stream(7))
+    # A second replay into the same file would mix two runs: refused.
+    with pytest.raises(UserError, match="already holds data"):
+        replay_command.run(args)
+
+
+def test_replay_refuses_tables_without_a_schema_version(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    old = Database(url)
+    old.create_all()  # what `kolwatch replay --db` used to do
+    old.dispose()
+    from kolwatch.replay import open_replay_database
+
+    with pytest.raises(UserError, match="no kolwatch schema version"):
+        open_replay_database(url)

@@ -24,14 +24,17 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--posts", required=True, help="JSONL in the `kolwatch export` shape ('-' = stdin)")
     parser.add_argument("--watch", help="replay only this watch of the settings (or name the --query)")
     parser.add_argument("--query", help="an ad-hoc watch query, e.g. '瑞幸 OR luckin' (needs --watch NAME)")
-    parser.add_argument("--db", help="database URL to replay into (default: a temporary in-memory SQLite)")
+    parser.add_argument(
+        "--db",
+        help="a NEW database to replay into, kept for inspection or `kolwatch export` (created and "
+        "migrated; a database that already holds data is refused). Default: temporary, in memory",
+    )
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from kolwatch.pipeline import default_analyzer
-    from kolwatch.replay import read_records, replay, replay_settings
-    from storage.db import Database, DatabaseError
+    from kolwatch.replay import open_replay_database, read_records, replay, replay_settings
 
     settings = replay_settings(settings_from(args), watch=args.watch, query=args.query)
     try:
@@ -47,14 +50,7 @@ def run(args: argparse.Namespace) -> int:
     except OSError as exc:
         raise UserError(f"--posts: cannot read {args.posts!r}: {exc.strerror}") from None
 
-    db = None
-    if args.db:
-        try:
-            db = Database(args.db)
-            db.check()
-            db.create_all()
-        except DatabaseError as exc:
-            raise UserError(str(exc)) from None
+    db = open_replay_database(args.db) if args.db else None
 
     def emit(alert: Any) -> None:
         sys.stdout.write(json.dumps(alert.to_json(), ensure_ascii=False) + "\n")
