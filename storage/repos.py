@@ -9,11 +9,13 @@ alerts are unique by natural key. The same code runs on SQLite and PostgreSQL.
 from __future__ import annotations
 
 import hashlib
+import re
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 from sqlalchemy import Integer, and_, bindparam, delete, func, or_, select, true, tuple_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -486,6 +488,55 @@ class Privacy:
         return "anon-" + digest[:20]
 
 
+# weibo.com/<uid>/<bid>: the uid names the account; m.weibo.cn/status/<bid or mid> opens the same post.
+_WEIBO_POST_PATH = re.compile(r"/(\d+)/([0-9A-Za-z]+)/?")
+# Fediverse (Mastodon and the like): /@alice/<id>, /users/alice/statuses/<id>. A status id alone is
+# local to its instance and has no public URL without the account, so these URLs are dropped.
+_FEDIVERSE_PATH = re.compile(r"(?:^|/)(?:@[^/]+|users/[^/]+/statuses)(?:/|$)")
+
+
+def identity_tokens(author: Author) -> tuple[str, ...]:
+    """What names an account inside a URL: its id (and the parts of "user@host" or "site:name"
+    ids), its name and the last segment of its profile URL."""
+
+    tokens = {author.author_id, author.name}
+    for sep in ("@", ":"):
+        if sep in author.author_id:
+            tokens.update(author.author_id.split(sep))
+    if author.url:
+        tokens.add(unquote(urlsplit(author.url).path).rstrip("/").rsplit("/", 1)[-1].lstrip("@"))
+    return tuple(sorted(t.strip() for t in tokens if len(t.strip()) >= 2))
+
+
+def private_post_url(url: str, identities: Iterable[str] = ()) -> str:
+    """The URL of a pseudonymised author's post without the author's identity, or "" when the
+    platform has no such form (PIPL/GDPR: the stored row must not name the account).
+
+    Weibo weibo.com/<uid>/<bid> becomes https://m.weibo.cn/status/<bid>; Bilibili video and comment
+    URLs (/video/<bvid>#reply<rpid>) carry no uid and stay; Mastodon-style /@handle/<id> and
+    /users/<handle>/statuses/<id> become ""; any other URL that contains one of `identities` (as a
+    whole run of letters and digits) becomes "". Without identities (rows pseudonymised earlier,
+    whose real id is gone) only the first three rules can apply.
+    """
+
+    if not url:
+        return ""
+    parts = urlsplit(url)
+    host = parts.netloc.lower().rsplit("@", 1)[-1]
+    path = unquote(parts.path)
+    if host == "weibo.com" or host.endswith(".weibo.com"):
+        match = _WEIBO_POST_PATH.fullmatch(path)
+        if match:
+            return f"https://m.weibo.cn/status/{match.group(2)}"
+    if _FEDIVERSE_PATH.search(path):
+        return ""
+    text = unquote(url).lower()
+    for token in identities:
+        if re.search(rf"(?<![0-9a-z]){re.escape(token.lower())}(?![0-9a-z])", text):
+            return ""
+    return url
+
+
 def _author_values(author: Author, privacy: Privacy, now: datetime) -> dict[str, Any]:
     if privacy.applies(author):
         return {
@@ -520,6 +571,18 @@ def _author_values(author: Author, privacy: Privacy, now: datetime) -> dict[str,
     }
 
 
+def _one_per_account(authors: Iterable[Author]) -> dict[tuple[str, str], Author]:
+    """One Author per (platform, author_id), preferring one that knows the follower count (which
+    decides pseudonymisation)."""
+
+    by_key: dict[tuple[str, str], Author] = {}
+    for author in authors:
+        key = (author.platform, author.author_id)
+        prev = by_key.get(key)
+        by_key[key] = author if prev is None or author.followers is not None else prev
+    return by_key
+
+
 def upsert_authors(
     session: Session, *, authors: Iterable[Author], now: datetime, privacy: Privacy = Privacy()
 ) -> dict[tuple[str, str], int]:
@@ -530,11 +593,7 @@ def upsert_authors(
     at most once an hour per author.
     """
 
-    by_key: dict[tuple[str, str], Author] = {}
-    for author in authors:
-        key = (author.platform, author.author_id)
-        prev = by_key.get(key)
-        by_key[key] = author if prev is None or author.followers is not None else prev
+    by_key = _one_per_account(authors)
     if not by_key:
         return {}
     values = [_author_values(a, privacy, now) for a in by_key.values()]
@@ -614,9 +673,10 @@ def upsert_posts(
         pairs[(post.platform, post.post_id)] = (post, analysis)
     if not pairs:
         return []
-    author_pks = upsert_authors(
-        session, authors=[p.author for p, _ in pairs.values()], now=now, privacy=privacy
-    )
+    accounts = _one_per_account(p.author for p, _ in pairs.values())
+    author_pks = upsert_authors(session, authors=accounts.values(), now=now, privacy=privacy)
+    # The same decision upsert_authors made: a pseudonymised author's posts get a URL without the uid.
+    hidden = {key: identity_tokens(a) for key, a in accounts.items() if privacy.applies(a)}
 
     existing: dict[tuple[str, str], int] = {}
     for chunk in _chunks(list(pairs), 200):
@@ -657,11 +717,12 @@ def upsert_posts(
         rows = []
         for key in chunk:
             post, analysis = pairs[key]
+            identities = hidden.get((post.author.platform, post.author.author_id))
             rows.append(
                 {
                     "platform": post.platform,
                     "post_id": post.post_id,
-                    "url": post.url,
+                    "url": post.url if identities is None else private_post_url(post.url, identities),
                     "author_pk": author_pks[(post.author.platform, post.author.author_id)],
                     "kind": post.kind,
                     "title": post.title[:500],
@@ -1433,34 +1494,126 @@ def purge_older_than(session: Session, *, cutoff: datetime) -> PurgeResult:
     )
 
 
-def pseudonymise_existing(session: Session, *, privacy: Privacy) -> int:
-    """Apply the pseudonymisation rule to authors stored before it was switched on."""
+@dataclass(frozen=True)
+class PseudonymiseResult:
+    authors: int  # accounts pseudonymised now
+    merged: int  # of those, folded into a pseudonymised row the service had already stored
+    urls: int  # post URLs rewritten or dropped because they named the account
+
+
+def pseudonymise_existing(session: Session, *, privacy: Privacy) -> PseudonymiseResult:
+    """Apply the pseudonymisation rule to authors stored before it was switched on.
+
+    When the service has meanwhile stored the same account under its pseudonym (the setting was
+    switched on, then this command run), the old row is merged into that one: its posts, follower
+    snapshots, KOL scores and ignore marks move over and the row with the real id and name is
+    deleted. Post URLs of pseudonymised authors that name the account are rewritten or dropped
+    (see `private_post_url`), also for authors pseudonymised before URLs were handled.
+    """
 
     if privacy.pseudonymise_below is None:
-        return 0
+        return PseudonymiseResult(0, 0, 0)
     rows = session.exec(
         select(AuthorRow).where(
             col(AuthorRow.pseudonymised).is_(False),
             or_(col(AuthorRow.followers).is_(None), col(AuthorRow.followers) < privacy.pseudonymise_below),
         )
-    ).scalars()
-    changed = 0
+    ).scalars().all()
+    changed = merged = urls = 0
     for row in rows:
-        author = Author(
-            platform=row.platform, author_id=row.author_id, name=row.name, followers=row.followers
-        )
+        author = Author(row.platform, row.author_id, row.name, url=row.url, followers=row.followers)
+        urls += _scrub_post_urls(session, PostRow.author_pk == row.id, identities=identity_tokens(author))
         new_id = privacy.author_id(author)
-        clash = session.exec(
-            select(AuthorRow.id).where(AuthorRow.platform == row.platform, AuthorRow.author_id == new_id)
-        ).first()
-        if clash is not None:
-            continue
-        row.author_id = new_id
-        row.name = ""
-        row.url = ""
-        row.description = ""
-        row.following = None
-        row.posts_count = None
-        row.pseudonymised = True
+        target = session.exec(
+            select(AuthorRow).where(AuthorRow.platform == row.platform, AuthorRow.author_id == new_id)
+        ).scalars().first()
+        if target is not None:
+            _merge_author(session, source=row, target=target)
+            merged += 1
+        else:
+            row.author_id = new_id
+            row.name = ""
+            row.url = ""
+            row.description = ""
+            row.following = None
+            row.posts_count = None
+            row.pseudonymised = True
         changed += 1
-    return changed
+    session.flush()
+    # Authors pseudonymised before post URLs were handled: their real id is gone, so only the
+    # platform rules that need no identity (weibo uid, fediverse handle) can apply.
+    hidden_authors = select(AuthorRow.id).where(col(AuthorRow.pseudonymised).is_(True))
+    urls += _scrub_post_urls(session, col(PostRow.author_pk).in_(hidden_authors), identities=())
+    return PseudonymiseResult(changed, merged, urls)
+
+
+def _scrub_post_urls(session: Session, which: Any, *, identities: Sequence[str]) -> int:
+    """Rewrite the URLs of the posts `which` selects with `private_post_url`; returns how many
+    changed."""
+
+    table = PostRow.__table__  # type: ignore[attr-defined]
+    rows = session.exec(select(PostRow.id, PostRow.url).where(which, PostRow.url != "")).all()
+    changes = [
+        {"b_pk": pk, "b_url": private}
+        for pk, url in rows
+        if (private := private_post_url(url, identities)) != url
+    ]
+    for chunk in _chunks(changes):
+        session.connection().execute(
+            update(table).where(table.c.id == bindparam("b_pk")).values(url=bindparam("b_url")), list(chunk)
+        )
+    return len(changes)
+
+
+def _merge_author(session: Session, *, source: AuthorRow, target: AuthorRow) -> None:
+    """Fold `source` (the real id) into `target` (the same account's pseudonym) and delete it.
+
+    Rows unique per author (a follower snapshot per hour, a KOL score per watch and computation,
+    an ignore mark per workspace) keep the target's where both have one. Counters that count
+    distinct authors are recomputed for every bucket the moved posts are in.
+    """
+
+    src, dst = source.id, target.id
+    touched = {
+        (watch_id, bucket_start(created_at, BUCKETS_S[0]))
+        for watch_id, created_at in session.exec(
+            select(MentionRow.watch_id, MentionRow.created_at)
+            .join(PostRow, col(MentionRow.post_pk) == col(PostRow.id))
+            .where(PostRow.author_pk == src)
+        ).all()
+    }
+    session.exec(update(PostRow).where(col(PostRow.author_pk) == src).values(author_pk=dst))
+    snap_taken = select(FollowerSnapshotRow.taken_at).where(FollowerSnapshotRow.author_pk == dst)
+    session.exec(
+        delete(FollowerSnapshotRow).where(
+            FollowerSnapshotRow.author_pk == src, col(FollowerSnapshotRow.taken_at).in_(snap_taken)
+        )
+    )
+    session.exec(
+        update(FollowerSnapshotRow).where(col(FollowerSnapshotRow.author_pk) == src).values(author_pk=dst)
+    )
+    scored = select(KolScoreRow.watch_id, KolScoreRow.computed_at).where(KolScoreRow.author_pk == dst)
+    session.exec(
+        delete(KolScoreRow).where(
+            KolScoreRow.author_pk == src,
+            tuple_(col(KolScoreRow.watch_id), col(KolScoreRow.computed_at)).in_(scored),
+        )
+    )
+    session.exec(update(KolScoreRow).where(col(KolScoreRow.author_pk) == src).values(author_pk=dst))
+    ignoring = select(IgnoredAuthorRow.workspace_id).where(IgnoredAuthorRow.author_pk == dst)
+    session.exec(
+        delete(IgnoredAuthorRow).where(
+            IgnoredAuthorRow.author_pk == src, col(IgnoredAuthorRow.workspace_id).in_(ignoring)
+        )
+    )
+    session.exec(update(IgnoredAuthorRow).where(col(IgnoredAuthorRow.author_pk) == src).values(author_pk=dst))
+    if target.followers is None:
+        target.followers = source.followers
+    target.verified = target.verified or source.verified
+    target.verified_type = target.verified_type or source.verified_type
+    target.first_seen_at = min(as_utc(target.first_seen_at), as_utc(source.first_seen_at))
+    target.last_seen_at = max(as_utc(target.last_seen_at), as_utc(source.last_seen_at))
+    session.flush()
+    session.exec(delete(AuthorRow).where(col(AuthorRow.id) == src))
+    session.expunge(source)
+    recompute_counters(session, touched=touched)

@@ -65,7 +65,10 @@ def run_pseudonymise(args: argparse.Namespace) -> int:
         raise UserError("[database] pseudonymise_below is 0 (off); set a follower threshold first")
     db = open_database(settings)
     with db.write() as session:
-        changed = repos.pseudonymise_existing(session, privacy=privacy)
-    print(f"pseudonymised {changed} authors below {privacy.pseudonymise_below} followers")
+        result = repos.pseudonymise_existing(session, privacy=privacy)
+    print(
+        f"pseudonymised {result.authors} authors below {privacy.pseudonymise_below} followers "
+        f"({result.merged} merged into pseudonyms stored since); {result.urls} post URLs without the account"
+    )
     db.dispose()
     return 0

@@ -330,7 +330,7 @@ def test_pseudonymise_existing_rows(any_db: Database) -> None:
         )
     with any_db.write() as s:
         changed = repos.pseudonymise_existing(s, privacy=repos.Privacy(pseudonymise_below=1000, salt="x"))
-    assert changed == 1
+    assert changed.authors == 1
     with any_db.read() as s:
         names = sorted(r.name for r in s.exec(select(AuthorRow)).all())
     assert names == ["", "小鹿"]
