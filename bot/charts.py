@@ -44,7 +44,7 @@ KNOWN_FONT_FILES: tuple[str, ...] = (
     "/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc",  # Debian fonts-wqy-zenhei
 )
 # Characters every chart may draw; a font must map all of them to count as CJK-capable.
-COVERAGE_SAMPLE = "提及量情感正面负面中性占比声量份额日期暂无数据其他条瑞幸咖啡星巴克库迪，（）：％"
+COVERAGE_SAMPLE = "提及量情感正面负面中性占比声量份额日期暂无数据其他条瑞幸咖啡星巴克库迪年月，（）：％"
 INSTALL_HINT = ("install a CJK font (Debian: apt-get install -y fonts-noto-cjk) "
                 "or set KOLWATCH_CJK_FONT to a .ttf/.otf/.ttc file")
 PALETTE = ("#2f6fdf", "#e4572e", "#17a398", "#f3a712", "#8e6cc7", "#6b8e23", "#d45d9b", "#7f7f7f")
@@ -221,10 +221,27 @@ def _no_data(ax: Axes, font: CjkFont) -> None:
     ax.set_yticks([])
 
 
+# ConciseDateFormatter's levels: years, months, days, hours, minutes, seconds. Its defaults use
+# English month names ("Dec", "2026-Dec"); these are numeric/Chinese: "12-01", "14:00", "2026-12".
+TICK_FORMATS = ("%Y年", "%m月", "%m-%d", "%H:%M", "%H:%M", "%S.%f")
+ZERO_FORMATS = ("", "%Y年", "%m-%d", "%m-%d", "%H:%M", "%H:%M")  # ticks that start a new unit
+OFFSET_FORMATS = ("", "%Y年", "%Y年", "%Y-%m-%d", "%Y-%m-%d", "%Y-%m-%d %H:%M")
+
+
+def date_formatter(locator: mdates.DateLocator) -> mdates.ConciseDateFormatter:
+    """Concise date ticks without English month names (the charts are Chinese)."""
+    return mdates.ConciseDateFormatter(
+        locator,
+        formats=list(TICK_FORMATS),
+        zero_formats=list(ZERO_FORMATS),
+        offset_formats=list(OFFSET_FORMATS),
+    )
+
+
 def _time_axis(ax: Axes, tz: ZoneInfo) -> None:
     locator = mdates.AutoDateLocator(minticks=3, maxticks=8)
     ax.xaxis.set_major_locator(locator)
-    ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
+    ax.xaxis.set_major_formatter(date_formatter(locator))
     ax.set_xlabel(f"时间（{tz.key}）")
 
 

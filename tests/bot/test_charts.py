@@ -144,3 +144,36 @@ def test_font_installed_after_matplotlib_cache_is_still_found(monkeypatch: pytes
     font = charts.find_cjk_font({})
     assert font.path == present[0]
     assert font.family.endswith("SC") or font.family.startswith("WenQuanYi")
+
+
+@pytest.mark.parametrize(
+    ("start", "step", "count", "expected"),
+    [
+        (datetime(2026, 11, 28), timedelta(hours=1), 30, r"(\d\d-\d\d|\d\d:\d\d)"),  # a day, by hour
+        (datetime(2026, 11, 27), timedelta(days=1), 8, r"\d\d-\d\d"),  # a week over a month end
+        (datetime(2026, 10, 1), timedelta(days=1), 90, r"(\d\d月|\d{4}年)"),  # a quarter
+        (datetime(2026, 11, 1), timedelta(days=1), 92, r"(\d\d月|\d{4}年)"),  # over a year end
+    ],
+)
+def test_time_axis_labels_are_numeric_not_english_months(
+    start: datetime, step: timedelta, count: int, expected: str
+) -> None:
+    import re
+    from zoneinfo import ZoneInfo
+
+    import matplotlib
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    with matplotlib.rc_context(charts._rc(charts.find_cjk_font())):
+        fig = Figure()
+        ax = fig.add_subplot()
+        ax.plot([start + step * i for i in range(count)], list(range(count)))
+        charts._time_axis(ax, ZoneInfo("Asia/Shanghai"))
+        FigureCanvasAgg(fig).draw()
+        labels = [t.get_text() for t in ax.get_xticklabels() if t.get_text()]
+        offset = ax.xaxis.get_major_formatter().get_offset()
+    assert labels and all(re.fullmatch(expected, label) for label in labels), labels
+    months = "Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec"
+    assert not re.search(months, " ".join([*labels, offset])), (labels, offset)
+    assert re.fullmatch(r"(\d{4}(-\d\d(-\d\d)?)?|\d{4}年)?", offset), offset
