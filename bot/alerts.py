@@ -10,8 +10,9 @@ the evidence it read, and stores what they return through the outbox in one tran
   coordination check compares the two. (In the demo's incident hours the collapsed series reads
   7/11/11 posts against raw 18/24/36: a collapsed-only detector stays under the 20/hour minimum.)
 - Level: `nlp.trends.level_for` (蓝 IV / 黄 III / 橙 II / 红 I, research/scoring.md 4.6 and 7b.6),
-  then the coordination check of 7b.5: a volume spike that is mostly near-duplicate copies or
-  default-nickname / new accounts is tagged "possible 水军" and goes down one level; a spike that
+  then the coordination check of 7b.5: a volume spike whose excess over the expected count is
+  mostly near-duplicate copies or posts of default-nickname / new accounts (beyond the watch's
+  usual share of them) is tagged "possible 水军" and goes down one level; a spike that
   腰部-or-larger KOLs took part in (and that is not tagged) goes up one level.
 - Incident: detections of one kind about one subject (the watch's volume, one term group, one
   KOL author, one hot-list appearance) belong to one incident while they keep coming less than
@@ -293,27 +294,41 @@ class KolRef:
 
 @dataclass(frozen=True, slots=True)
 class Account:
-    """What the 水军 check knows about one posting account."""
+    """What the 水军 check knows about one posting account (and how many posts of the bucket)."""
 
     name: str
     followers: int | None
     posts_count: int | None
+    posts: int = 1  # posts of this account in the spike's bucket
 
 
 @dataclass(frozen=True, slots=True)
 class Sockpuppet:
-    """The coordination check's figures for one spike; `tagged` when either share is a majority."""
+    """The coordination check's figures for one spike; `tagged` when either share is a majority.
+
+    The shares are of the spike's excess over the expected count (when the detector gave one):
+    copies (and posts of throwaway accounts) beyond what a normal bucket of the expected size
+    holds, divided by the posts beyond the expected count. A share of the whole bucket diluted a
+    wave with the baseline: 100 ordinary posts plus 100 copies read 49.5% and went untagged."""
 
     raw_volume: int
     volume: int
-    copy_share: float  # share of the spike's posts that are near-duplicate copies
+    copy_share: float  # share of the spike's (excess) posts that are near-duplicate copies
     accounts: int
     suspicious_accounts: int  # default nickname, or a new/throwaway footprint
     tagged: bool
+    expected: float | None = None  # the detector's expected count; None: shares of the whole bucket
+    suspicious_share: float = 0.0  # share of the spike's (excess) posts from suspicious accounts
 
     @property
     def account_share(self) -> float:
         return self.suspicious_accounts / self.accounts if self.accounts else 0.0
+
+    @property
+    def excess(self) -> float:
+        if self.expected is None or self.raw_volume <= self.expected:
+            return float(self.raw_volume)
+        return self.raw_volume - self.expected
 
 
 def is_suspicious_account(account: Account, settings: RuleSettings) -> bool:
@@ -328,19 +343,52 @@ def is_suspicious_account(account: Account, settings: RuleSettings) -> bool:
 
 
 def assess_sockpuppets(
-    raw_volume: int, volume: int, accounts: Sequence[Account], settings: RuleSettings
+    raw_volume: int,
+    volume: int,
+    accounts: Sequence[Account],
+    settings: RuleSettings,
+    *,
+    expected: float | None = None,
+    baseline_copy_share: float = 0.0,
+    baseline_suspicious_share: float = 0.0,
 ) -> Sockpuppet:
-    """7b.5: copies share from raw vs collapsed volume, and the share of throwaway accounts."""
+    """7b.5 on one spike bucket: copies (raw minus collapsed volume) and posts of throwaway accounts.
+
+    With `expected` (the detector's expected count) the shares are of the excess: the copies a
+    normal bucket of that size holds (`expected * baseline_copy_share`, the watch's usual share of
+    copies) are taken off, and the rest is divided by `raw_volume - expected`; the same for posts
+    of suspicious accounts. Without it, or when the bucket is not above it, the shares are of the
+    whole bucket."""
 
     if raw_volume < 0 or volume < 0 or volume > raw_volume:
         raise ValueError(f"volume {volume} must be within 0..raw_volume {raw_volume}")
-    copy_share = (raw_volume - volume) / raw_volume if raw_volume else 0.0
-    suspicious = sum(is_suspicious_account(a, settings) for a in accounts)
-    account_share = suspicious / len(accounts) if accounts else 0.0
+    for name, share in (
+        ("baseline_copy_share", baseline_copy_share),
+        ("baseline_suspicious_share", baseline_suspicious_share),
+    ):
+        if not 0.0 <= share <= 1.0:
+            raise ValueError(f"{name} must be within 0..1, got {share!r}")
+    copies = raw_volume - volume
+    flags = [is_suspicious_account(a, settings) for a in accounts]
+    suspicious_posts = sum(a.posts for a, bad in zip(accounts, flags, strict=True) if bad)
+    if expected is not None and raw_volume > expected:
+        excess = raw_volume - expected
+        copy_share = _unit((copies - expected * baseline_copy_share) / excess)
+        suspicious_share = _unit((suspicious_posts - expected * baseline_suspicious_share) / excess)
+    else:
+        expected = None  # not above the expected count: shares of the whole bucket
+        copy_share = copies / raw_volume if raw_volume else 0.0
+        suspicious_share = _unit(suspicious_posts / raw_volume) if raw_volume else 0.0
     tagged = raw_volume >= settings.sockpuppet_min_posts and (
-        copy_share > settings.sockpuppet_copy_share or account_share > settings.sockpuppet_account_share
+        copy_share > settings.sockpuppet_copy_share or suspicious_share > settings.sockpuppet_account_share
     )
-    return Sockpuppet(raw_volume, volume, copy_share, len(accounts), suspicious, tagged)
+    return Sockpuppet(
+        raw_volume, volume, copy_share, len(accounts), sum(flags), tagged, expected, suspicious_share
+    )
+
+
+def _unit(x: float) -> float:
+    return min(1.0, max(0.0, x))
 
 
 def adjust_level(base: Level, *, sockpuppet: Sockpuppet | None, kols: Sequence[KolRef]) -> Level:
@@ -415,11 +463,15 @@ def build_alert(
         lines.append(f"升级：{decision.previous.label} → {level.label}（同一事件，始于 {started}）")
     if sockpuppet is not None and sockpuppet.tagged:
         sp = sockpuppet
+        scope = (
+            f"超出预期（约 {sp.expected:.0f} 条）的约 {sp.excess:.0f} 条中"
+            if sp.expected is not None
+            else f"{sp.raw_volume} 条中"
+        )
         lines.append(
-            f"⚠ 疑似水军：{sp.raw_volume} 条中 {sp.raw_volume - sp.volume} 条为近似重复"
-            f"（{sp.copy_share:.0%}），"
-            f"{sp.suspicious_accounts}/{sp.accounts} 个账号为默认昵称或新号（{sp.account_share:.0%}）；"
-            "级别已下调一级"
+            f"⚠ 疑似水军：{sp.raw_volume} 条中 {sp.raw_volume - sp.volume} 条为近似重复；{scope}"
+            f"近似重复约占 {sp.copy_share:.0%}，默认昵称或新号发帖约占 {sp.suspicious_share:.0%}"
+            f"（{sp.suspicious_accounts}/{sp.accounts} 个账号）；级别已下调一级"
         )
     if kols:
         lines.append(
@@ -461,6 +513,8 @@ def build_alert(
             "raw_volume": sockpuppet.raw_volume,
             "volume": sockpuppet.volume,
             "copy_share": sockpuppet.copy_share,
+            "suspicious_share": sockpuppet.suspicious_share,
+            "expected": sockpuppet.expected,
             "accounts": sockpuppet.accounts,
             "suspicious_accounts": sockpuppet.suspicious_accounts,
         },

@@ -416,6 +416,8 @@ def _detect(
     def window(a: int, b: int) -> Sequence[MentionFact]:
         return facts[bisect.bisect_left(times, a) : bisect.bisect_left(times, b)]
 
+    baselines: dict[int, tuple[float, float]] = {}  # hour -> usual copy / throwaway shares
+
     def volume(size: int, bucket: int, point: repos.CounterPoint | None, order: int) -> None:
         state_key = "5m" if size == FIVE_MIN else "1h"
         state = states.get(
@@ -433,7 +435,19 @@ def _detect(
         if found is None:
             return
         rows = window(bucket, bucket + size)
-        sock = rules.assess_sockpuppets(raw, unique, _accounts(rows), rule)
+        hour = _floor(bucket, HOUR)
+        if hour not in baselines:
+            baselines[hour] = _baseline_shares(session, watch.id, hour, rule)
+        copy_base, suspicious_base = baselines[hour]
+        sock = rules.assess_sockpuppets(
+            raw,
+            unique,
+            _accounts(rows),
+            rule,
+            expected=found.numbers["expected"],
+            baseline_copy_share=copy_base,
+            baseline_suspicious_share=suspicious_base,
+        )
         kols = _kol_refs(rows, cfg, rule, scoring)
         base, level = rules.alert_level(found, cfg.levels, sockpuppet=sock, kols=kols)
         events.append(
@@ -667,10 +681,32 @@ def _evidence(event: _Event, facts: Sequence[MentionFact], limit: int) -> list[r
 
 
 def _accounts(rows: Sequence[MentionFact]) -> list[rules.Account]:
-    seen: dict[int, rules.Account] = {}
+    posts: dict[int, int] = defaultdict(int)
+    last: dict[int, MentionFact] = {}
     for f in rows:
-        seen[f.author_pk] = rules.Account(f.author_name, f.followers, f.posts_count)
-    return list(seen.values())
+        posts[f.author_pk] += 1
+        last[f.author_pk] = f
+    return [
+        rules.Account(f.author_name, f.followers, f.posts_count, posts=posts[pk]) for pk, f in last.items()
+    ]
+
+
+def _baseline_shares(
+    session: Any, watch_id: int, before: int, rule: rules.RuleSettings
+) -> tuple[float, float]:
+    """The watch's usual share of near-duplicate copies and of posts by throwaway accounts: the
+    day of hourly buckets before `before` (the 水军 check takes them off a spike's excess)."""
+
+    start, end = _dt(before - DAY), _dt(before)
+    points = repos.counter_series(session, watch_id=watch_id, bucket_s=HOUR, start=start, end=end)
+    raw = sum(p.raw_volume for p in points)
+    copies = sum(p.raw_volume - min(p.volume, p.raw_volume) for p in points)
+    facts = alert_queries.mention_facts(session, watch_id=watch_id, start=start, end=end)
+    suspicious = sum(
+        rules.is_suspicious_account(rules.Account(f.author_name, f.followers, f.posts_count), rule)
+        for f in facts
+    )
+    return (copies / raw if raw else 0.0, suspicious / len(facts) if facts else 0.0)
 
 
 def _is_kol(fact: MentionFact, cfg: trends.DetectorSettings, scoring: ScoringSettings) -> bool:

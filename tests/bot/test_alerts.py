@@ -259,14 +259,41 @@ def test_mostly_copies_is_tagged_and_downgraded() -> None:
 
 def test_default_nickname_and_new_accounts_are_tagged() -> None:
     accounts = [
-        rules.Account("用户5843920145", None, None),
-        rules.Account("bili_39281743", 10, 2),
-        rules.Account("手机用户3920145", None, None),
-        rules.Account("刚注册的", 0, 1),  # new: both counts tiny
-        rules.Account("老用户", 2000, 900),
+        rules.Account("用户5843920145", None, None, posts=10),
+        rules.Account("bili_39281743", 10, 2, posts=10),
+        rules.Account("手机用户3920145", None, None, posts=10),
+        rules.Account("刚注册的", 0, 1, posts=5),  # new: both counts tiny
+        rules.Account("老用户", 2000, 900, posts=5),
     ]
     sock = rules.assess_sockpuppets(40, 40, accounts, SETTINGS)
     assert sock.suspicious_accounts == 4 and sock.tagged
+    assert sock.suspicious_share == pytest.approx(35 / 40)
+
+
+def test_shares_are_of_the_excess_over_the_expected_count() -> None:
+    # A day of 100 distinct posts an hour, then 100 copies of one text on top: the wave is the
+    # whole excess, though only half of the bucket (the whole-bucket share read 49.5%).
+    whole = rules.assess_sockpuppets(200, 101, [], SETTINGS)
+    assert whole.copy_share == pytest.approx(0.495) and not whole.tagged
+    sock = rules.assess_sockpuppets(200, 101, [], SETTINGS, expected=100.0)
+    assert sock.copy_share == pytest.approx(0.99) and sock.tagged and sock.excess == 100
+    # The copies a normal bucket holds are not the spike's: a watch that is half copies anyway.
+    usual = rules.assess_sockpuppets(200, 101, [], SETTINGS, expected=100.0, baseline_copy_share=0.5)
+    assert usual.copy_share == pytest.approx(0.49) and not usual.tagged
+    # Distinct posts of a throwaway-account army on top of ordinary talk.
+    army = [rules.Account(f"用户{10**6 + i}", 0, 1) for i in range(90)]
+    genuine = [rules.Account(f"咖啡爱好者{i}", 300 + i, 50) for i in range(110)]
+    assert not rules.assess_sockpuppets(200, 200, army + genuine, SETTINGS).tagged  # 45% of the bucket
+    sock = rules.assess_sockpuppets(200, 200, army + genuine, SETTINGS, expected=100.0)
+    assert sock.suspicious_share == pytest.approx(0.9) and sock.tagged
+    # ... but not when default nicknames are a third of the watch's ordinary posters.
+    assert not rules.assess_sockpuppets(
+        200, 200, army + genuine, SETTINGS, expected=100.0, baseline_suspicious_share=0.45
+    ).tagged
+    # A bucket not above its expected count is judged as a whole.
+    assert rules.assess_sockpuppets(50, 10, [], SETTINGS, expected=80.0).copy_share == pytest.approx(0.8)
+    with pytest.raises(ValueError, match="baseline_copy_share"):
+        rules.assess_sockpuppets(50, 10, [], SETTINGS, expected=20.0, baseline_copy_share=1.5)
 
 
 def test_genuine_spike_is_not_tagged_and_small_ones_never() -> None:
@@ -570,6 +597,8 @@ def test_copy_paste_wave_is_tagged_and_downgraded_in_the_job(sqlite_db: Database
     sp = first.details["sockpuppet"]
     assert first.details["bucket_s"] == 300 and sp["tagged"] is True
     assert sp["volume"] * 2 < sp["raw_volume"]
+    # Judged on the excess over the detector's expected count (the job passes it on).
+    assert 0 < sp["expected"] < sp["raw_volume"] and sp["copy_share"] > 0.5
     copies = sp["raw_volume"] - sp["volume"]
     assert "疑似水军" in first.title and f"{sp['raw_volume']} 条中 {copies} 条为近似重复" in first.body
     assert f"（去重后 {sp['volume']} 条）" in first.body
