@@ -42,8 +42,8 @@ COMMANDS: tuple[tuple[str, str, str, str], ...] = (
         "/alerts · /alerts on|off · /alerts mute 2h · /alerts level 1-4",
     ),
     ("sources", "数据源健康状况", "Source health", "/sources"),
-    ("feedback", "纠正情感、忽略作者", "Correct sentiment, ignore authors", "/feedback"),
-    ("ignored", "已忽略的作者（可撤销）", "Ignored authors, with undo", "/ignored"),
+    ("feedback", "纠正情感、忽略作者（管理员）", "Correct sentiment; admins ignore authors", "/feedback"),
+    ("ignored", "已忽略的作者（管理员可撤销）", "Ignored authors (admins can undo)", "/ignored"),
     ("export", "导出提及 CSV", "Export mentions as CSV", "/export [监测] [7d]"),
 )
 
@@ -61,8 +61,8 @@ def help_text(access: ChatAccess) -> str:
             "时间段 periods: 1h..90d, e.g. 24h 7d 2w；监测名可省略，默认第一个 watch name optional."
         ),
         render.escape(
-            "每条帖子下方的按钮可纠正情感或忽略作者 "
-            "Buttons under each post fix sentiment or ignore its author."
+            "每条帖子下方的按钮可纠正情感，管理员可忽略作者 "
+            "Buttons under each post fix its sentiment; admins can also ignore its author."
         ),
     ]
     if access.is_admin:

@@ -298,6 +298,20 @@ async def test_help_lists_commands_in_both_languages(env: Env) -> None:
     assert "/mentions" in text and "最新提及" in text and "Latest mentions" in text and "acme" in text
 
 
+async def test_help_reply_lists_every_command_in_chinese_and_english(env: Env) -> None:
+    from bot.routers.start import COMMANDS
+
+    (call,) = await ask(env, "/help", user=member())
+    text = visible(call)
+    assert call.params["parse_mode"] == "HTML" and "acme" in text
+    for _name, zh, en, usage in COMMANDS:
+        assert usage in text and f"{zh} · {en}" in text, usage
+    assert "periods: 1h..90d" in text and "时间段" in text
+    assert "admins can also ignore" in text and "You are an admin" not in text
+    (call,) = await ask(env, "/help", user=admin())
+    assert "你是管理员" in visible(call) and "You are an admin" in visible(call)
+
+
 async def test_unknown_command_is_answered_with_help(env: Env) -> None:
     (call,) = await ask(env, "/frobnicate now", user=member())
     text = visible(call)
@@ -641,6 +655,29 @@ async def test_digest_sends_text_charts_and_html(env: Env) -> None:
     assert photos, "charts were not sent"
 
 
+async def test_digest_week_covers_seven_days(env: Env) -> None:
+    user = member()
+    before = {m: len(env.fake.calls_of(m)) for m in ("sendMessage", "sendDocument")}
+    await env.fake.push_text("/digest week", chat_id=CHAT, user_id=user, chat_type="supergroup")
+    docs = (await env.fake.wait_for("sendDocument", before["sendDocument"] + 2, timeout=60))[
+        before["sendDocument"] :
+    ]
+    files = dict(next(iter(d.files.values())) for d in docs)
+    assert sorted(files) == ["digest.html", "mentions.csv"]
+    page = files["digest.html"].decode("utf-8")
+    assert "acme 舆情周报" in page and "<script>alert" not in page
+    texts = [visible(c) for c in env.fake.calls_of("sendMessage")[before["sendMessage"] :]]
+    head = next(t for t in texts if "舆情周报" in t)
+    start, end = (
+        datetime.strptime(part.strip()[:16], "%Y-%m-%d %H:%M")
+        for part in head.split("时段: ")[1].split("（")[0].split("~")
+    )
+    assert end - start == timedelta(days=7)
+    # The week holds the posts of the day before too: 16 brand mentions, 3 competitor ones.
+    rows = list(csv.reader(io.StringIO(files["mentions.csv"].decode("utf-8-sig"))))
+    assert len(rows) == 1 + 19
+
+
 # --------------------------------------------------------------------------- alerts
 
 
@@ -677,6 +714,33 @@ async def test_alerts_overview_and_admin_changes(env: Env) -> None:
     )
     assert chat.subscribed is False and chat.muted_until is None
     await press(env, "al:sub:1", user=who, message_id=last_message_id(env))
+
+
+async def test_alerts_on_off_as_typed_commands(env: Env) -> None:
+    def subscribed() -> bool:
+        return bool(
+            db_read(
+                env,
+                lambda s: s.exec(select(WorkspaceChatRow).where(WorkspaceChatRow.chat_id == CHAT))
+                .scalars()
+                .one()
+                .subscribed,
+            )
+        )
+
+    assert subscribed()
+    (call,) = await ask(env, "/alerts off", user=member())
+    assert "Only workspace admins" in visible(call) and subscribed()
+    who = admin()
+    (call,) = await ask(env, "/alerts off", user=who)
+    assert "subscribed: 否 no" in visible(call) and not subscribed()
+    assert "🔔 订阅 subscribe" in [b["text"] for b in buttons(call)]
+    (call,) = await ask(env, "/alerts on", user=member())
+    assert "Only workspace admins" in visible(call) and not subscribed()
+    (call,) = await ask(env, "/alerts on", user=who)
+    assert "subscribed: 是 yes" in visible(call) and subscribed()
+    (call,) = await ask(env, "/alerts maybe", user=who)
+    assert "usage: /alerts" in visible(call)
 
 
 # --------------------------------------------------------------------------- limits
