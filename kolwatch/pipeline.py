@@ -1,7 +1,8 @@
 """The collection pipeline: claim due sources -> collect -> analyze off the loop -> store -> match.
 
 Per collected page, one database transaction stores the posts (only new ones come back), hot-list
-entries, the cursor, the mentions of new posts and their recomputed counters. A crash before the
+entries, the cursor, the mentions of new posts (and, for a workspace's source, of stored posts that
+workspace has not matched yet) and their recomputed counters. A crash before the
 commit repeats the page; after it, nothing is repeated. Source health is recorded at the end of
 each run, and a change of health becomes one admin alert (through the outbox), not one per run.
 """
@@ -336,29 +337,52 @@ def store_new_posts(
     workspace_id: int | None,
 ) -> tuple[list[repos.StoredPost], int]:
     """The one way posts enter the database (collection and replay alike): store idempotently,
-    mark near-duplicate copies, match the new posts to watches and recompute their counters."""
+    mark near-duplicate copies, match posts to watches and recompute the counters they touch.
+
+    Returns the new posts and the number of mentions added. A workspace's source also matches the
+    page's already stored posts: another workspace's source may have stored them first, and they
+    were matched only against that workspace's watches then. Mentions are unique per (watch, post,
+    subject), so a post this workspace has matched before adds nothing and changes no counter.
+    Sources of all workspaces (hot lists, workspace_id None) match all watches, new posts only.
+    """
 
     new = repos.upsert_posts(session, posts=posts, analyses=analyses, now=now, privacy=privacy)
     copies = duplicates.assign(session, new, now)
     if copies:
         repos.mark_duplicates(session, copies=copies)
-    return new, match_and_count(session, matchers, new, workspace_id=workspace_id)
+    seen: list[repos.StoredPost] = []
+    if workspace_id is not None:
+        fresh = {(s.post.platform, s.post.post_id) for s in new}
+        old = [(p, a) for p, a in zip(posts, analyses, strict=True) if (p.platform, p.post_id) not in fresh]
+        if old:
+            seen = repos.stored_posts(session, posts=[p for p, _ in old], analyses=[a for _, a in old])
+    return new, match_and_count(session, matchers, new, workspace_id=workspace_id, seen=seen)
 
 
 def match_and_count(
-    session: Any, matchers: MatcherCache, new: Sequence[repos.StoredPost], *, workspace_id: int | None
+    session: Any,
+    matchers: MatcherCache,
+    new: Sequence[repos.StoredPost],
+    *,
+    workspace_id: int | None,
+    seen: Sequence[repos.StoredPost] = (),
 ) -> int:
-    """Match new posts against the workspace's watches (all watches for shared sources)."""
+    """Match posts against the workspace's watches (all watches for shared sources); `seen` are
+    stored posts matched before, perhaps for another workspace, whose existing mentions are kept
+    as they are. Returns the number of mentions added."""
 
-    if not new:
+    if not new and not seen:
         return 0
     watches = repos.active_watches(session, workspace_id=workspace_id)
     if not watches:
         return 0
     matcher = matchers.get(watches)
+    known = repos.mention_keys(session, post_pks=[s.pk for s in seen]) if seen else set()
     specs: list[repos.MentionSpec] = []
-    for stored in new:
+    for stored in (*new, *seen):
         for hit in matcher.match(stored.post, stored.analysis):
+            if (hit.watch_id, stored.pk, hit.competitor) in known:
+                continue
             specs.append(
                 repos.MentionSpec(
                     watch_id=hit.watch_id,

@@ -763,6 +763,25 @@ def upsert_posts(
     return new
 
 
+def stored_posts(
+    session: Session, *, posts: Sequence[Post], analyses: Sequence[Analysis]
+) -> list[StoredPost]:
+    """The given posts that are already stored, with their primary keys (posts not stored are left
+    out). For matching a page's re-seen posts against a workspace that has not matched them yet."""
+
+    pairs = {(p.platform, p.post_id): (p, a) for p, a in zip(posts, analyses, strict=True)}
+    out: list[StoredPost] = []
+    for chunk in _chunks(list(pairs), 200):
+        for pk, platform, post_id, author_pk in session.exec(
+            select(PostRow.id, PostRow.platform, PostRow.post_id, PostRow.author_pk).where(
+                tuple_(col(PostRow.platform), col(PostRow.post_id)).in_(list(chunk))
+            )
+        ).all():
+            post, analysis = pairs[(platform, post_id)]
+            out.append(StoredPost(pk=pk, post=post, analysis=analysis, author_pk=author_pk))
+    return out
+
+
 def post_count(session: Session) -> int:
     return int(session.exec(select(func.count()).select_from(PostRow)).one()[0])
 
@@ -876,6 +895,22 @@ class MentionSpec:
     created_at: datetime
     matched_terms: tuple[str, ...] = ()
     competitor: str = ""
+
+
+def mention_keys(session: Session, *, post_pks: Iterable[int]) -> set[tuple[int, int, str]]:
+    """(watch_id, post_pk, competitor) of the stored mentions of these posts."""
+
+    keys: set[tuple[int, int, str]] = set()
+    for chunk in _chunks(sorted(set(post_pks))):
+        keys.update(
+            (watch_id, post_pk, competitor)
+            for watch_id, post_pk, competitor in session.exec(
+                select(MentionRow.watch_id, MentionRow.post_pk, MentionRow.competitor).where(
+                    col(MentionRow.post_pk).in_(list(chunk))
+                )
+            ).all()
+        )
+    return keys
 
 
 def add_mentions(session: Session, *, mentions: Sequence[MentionSpec]) -> set[tuple[int, datetime]]:
