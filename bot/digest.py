@@ -176,7 +176,8 @@ def collect_digest(
                 ),
                 sov=queries.share_of_voice(session, watch_id=w.id, start=start, end=end),
                 top_posts=queries.top_posts(session, watch_id=w.id, start=start, end=end, limit=TOP_POSTS),
-                kols=queries.kol_board(session, watch_id=w.id, top=TOP_KOLS, now=end),
+                # The ranking as of the period end against the one a period (day/week) earlier.
+                kols=queries.kol_board(session, watch_id=w.id, top=TOP_KOLS, now=end, period=end - start),
                 terms=tuple(
                     TermEvidence(
                         t,
@@ -318,6 +319,10 @@ def text_lines(data: DigestData) -> tuple[list[str], list[tuple[str, str]]]:
                     f"{k.name or k.author_id}(+{k.score - (k.previous_score or 0):.0f})"
                     for k in wd.kols.rising[:3]
                 )
+            )
+        if wd.kols.new:
+            lines.append(
+                "新上榜 KOL: " + "、".join(f"{k.name or k.author_id}({k.score:.0f})" for k in wd.kols.new[:3])
             )
         for turn in wd.kols.turned_negative[:3]:
             lines.append(
@@ -562,7 +567,7 @@ def _watch_section(index: int, wd: WatchDigest, data: DigestData, by_name: dict[
         )
     else:
         out.append("<p class=muted>本期没有足够的讨论词。</p>")
-    out.append(_kol_section(wd))
+    out.append(_kol_section(wd, tz))
     out.append("<h3>本期预警</h3>")
     if wd.alerts:
         rows = "".join(
@@ -582,7 +587,7 @@ def _watch_section(index: int, wd: WatchDigest, data: DigestData, by_name: dict[
     return "\n".join(out)
 
 
-def _kol_section(wd: WatchDigest) -> str:
+def _kol_section(wd: WatchDigest, tz: str) -> str:
     board = wd.kols
     out = ["<h3>KOL</h3>"]
     if board.computed_at is None:
@@ -600,15 +605,20 @@ def _kol_section(wd: WatchDigest) -> str:
     out.append("<p>得分最高</p><table>" + head)
     out += [row(k, _e("；".join(k.reasons[:2]))) for k in board.top]
     out.append("</table>")
+    if board.previous_computed_at is None:
+        out.append("<p class=muted>没有约一个时段前的 KOL 排名可比：本期不列上升与新上榜。</p>")
+    else:
+        out.append(f"<p class=muted>变化对比 {_e(local_time(board.previous_computed_at, tz))} 的排名。</p>")
     if board.rising:
         out.append("<p>上升最快</p><table>" + head)
-        out += [
-            row(k, "新上榜" if k.previous_score is None else _e(f"+{k.score - k.previous_score:.1f}"))
-            for k in board.rising
-        ]
+        out += [row(k, _e(f"+{k.score - (k.previous_score or 0):.1f}")) for k in board.rising]
+        out.append("</table>")
+    if board.new:
+        out.append("<p>新上榜（上期未上榜）</p><table>" + head)
+        out += [row(k, "新上榜") for k in board.new]
         out.append("</table>")
     if board.turned_negative:
-        out.append("<p class=bad>品牌情感转负</p><table>" + head)
+        out.append("<p class=bad>品牌情感转负（本期对比上期的品牌帖情感）</p><table>" + head)
         out += [
             row(
                 t.kol,

@@ -1,16 +1,39 @@
-"""Pure views over rankings for the bot and the digest: top, rising, turned negative, explain, JSON.
+"""Pure views over rankings for the bot, the digest and the CLI: top, rising, new, turned
+negative, explain, JSON.
 
-Everything here reads `KolScore` values only (no settings, no database), so a stored ranking
-can be re-rendered without recomputing it.
+Everything here reads `KolScore` values or plain numbers only (no settings, no database), so a
+stored ranking can be re-rendered without recomputing it.
+
+Changes over a period are defined once, here, and every view (bot /kol, daily and weekly
+digest, `kolwatch kol rank`) uses these rules through `storage.kol_queries.kol_changes`:
+- the ranking as of the period end is compared with the stored ranking nearest to
+  (end − period), within half a period of it: a weekly digest compares with last week's
+  ranking, never with the hourly run before; without such a ranking nobody is rising or new;
+- rising: ranked in both, score up by at least `RISING_MIN_DELTA` points;
+- new: ranked now, absent from the earlier ranking; listed as new, never as rising from 0;
+- turned negative: the mean sentiment (0 negative .. 1 positive) of the author's brand posts in
+  the period is below `NEGATIVE_BELOW` and at least `NEGATIVE_MIN_DROP` below their mean in the
+  period before, with at least `MIN_SENTIMENT_POSTS` scored posts in each (one sour post is not
+  a turn). It reads the posts, not the rankings' 30-day sentiment, so it says what changed in
+  the period whatever the job interval.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from datetime import datetime, timedelta
+from typing import Any, TypeVar
 
 from scoring.types import GROWTH, SENTIMENT, KolScore
+
+DEFAULT_PERIOD = timedelta(days=7)
+RISING_MIN_DELTA = 5.0  # score points (0..100); a point or two is hourly noise
+NEGATIVE_BELOW = 0.4
+NEGATIVE_MIN_DROP = 0.2  # a fifth of the sentiment scale: "clearly below" the period before
+MIN_SENTIMENT_POSTS = 2
+
+K = TypeVar("K", bound=Hashable)
 
 COMPONENT_LABELS: dict[str, str] = {
     "reach": "覆盖 reach",
@@ -25,12 +48,61 @@ COMPONENT_LABELS: dict[str, str] = {
 
 @dataclass(frozen=True, slots=True)
 class KolChange:
-    """One author compared across two windows; `previous` is None for a newcomer."""
+    """One author compared across two rankings; `previous` is None for a newcomer."""
 
     current: KolScore
     previous: KolScore | None
     score_delta: float
     growth_per_week: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class PeriodSentiment:
+    """Mean sentiment (0 negative .. 1 positive) of an author's brand posts in one period."""
+
+    mean: float
+    posts: int
+
+
+def baseline_bounds(end: datetime, period: timedelta) -> tuple[datetime, datetime, datetime]:
+    """(target, earliest, latest) for the earlier ranking: the one nearest to `end - period`
+    within half a period of it (a ranking from an hour ago is no baseline for a week, nor is
+    last week's for a day)."""
+
+    if period <= timedelta(0):
+        raise ValueError("period must be positive")
+    return end - period, end - period * 1.5, end - period / 2
+
+
+def score_changes(
+    previous: Mapping[K, float], current: Mapping[K, float], *, min_delta: float = RISING_MIN_DELTA
+) -> tuple[list[tuple[K, float]], list[K]]:
+    """(risers with their gain, biggest first; newcomers, best first) between two rankings.
+
+    Ties are left in the callers' key order (sorted() is stable), so callers pass keys in a
+    deterministic order.
+    """
+
+    rising = [(k, round(v - previous[k], 4)) for k, v in current.items() if k in previous]
+    rising = [kd for kd in rising if kd[1] >= min_delta]
+    rising.sort(key=lambda kd: -kd[1])
+    new = sorted((k for k in current if k not in previous), key=lambda k: -current[k])
+    return rising, new
+
+
+def is_turned_negative(
+    recent: PeriodSentiment | None,
+    earlier: PeriodSentiment | None,
+    *,
+    below: float = NEGATIVE_BELOW,
+    min_drop: float = NEGATIVE_MIN_DROP,
+    min_posts: int = MIN_SENTIMENT_POSTS,
+) -> bool:
+    """The turned-negative rule (module docstring) for one author."""
+
+    if recent is None or earlier is None or min(recent.posts, earlier.posts) < min_posts:
+        return False
+    return recent.mean < below and earlier.mean - recent.mean >= min_drop
 
 
 def top_kols(
@@ -56,61 +128,35 @@ def top_kols(
     return chosen[:n]
 
 
+def _ordered(scores: Sequence[KolScore]) -> dict[tuple[str, str], KolScore]:
+    return {s.key: s for s in sorted(scores, key=lambda s: (s.platform, s.author_id))}
+
+
 def rising_kols(
     previous: Sequence[KolScore],
     current: Sequence[KolScore],
     n: int = 10,
     *,
-    min_delta: float = 5.0,
-    include_new: bool = True,
+    min_delta: float = RISING_MIN_DELTA,
 ) -> list[KolChange]:
-    """Authors whose score rose by at least `min_delta` points since the previous window.
+    """Authors ranked in both whose score rose by at least `min_delta` (see `score_changes`);
+    newcomers are not risers: `new_kols` lists them."""
 
-    Newcomers (absent before) count as rising from 0 when `include_new`; they are marked by
-    `previous is None`, never confused with a real earlier score of 0.
-    """
-
-    before = {s.key: s for s in previous}
-    changes: list[KolChange] = []
-    for s in current:
-        old = before.get(s.key)
-        if old is None and not include_new:
-            continue
-        delta = s.score - (old.score if old else 0.0)
-        if delta >= min_delta:
-            changes.append(KolChange(s, old, round(delta, 2), s.raw.get("growth_per_week")))
-    changes.sort(key=lambda c: (-c.score_delta, c.current.platform, c.current.author_id))
-    return changes[:n]
+    before, now = _ordered(previous), _ordered(current)
+    rising, _ = score_changes(
+        {k: s.score for k, s in before.items()}, {k: s.score for k, s in now.items()}, min_delta=min_delta
+    )
+    return [
+        KolChange(now[k], before[k], delta, now[k].raw.get("growth_per_week")) for k, delta in rising[:n]
+    ]
 
 
-def turned_negative(
-    previous: Sequence[KolScore],
-    current: Sequence[KolScore],
-    *,
-    below: float = 0.4,
-    min_posts: int = 2,
-) -> list[KolChange]:
-    """Authors whose brand sentiment fell below `below` after being at or above it.
+def new_kols(previous: Sequence[KolScore], current: Sequence[KolScore], n: int = 10) -> list[KolChange]:
+    """Authors ranked now and absent from the earlier ranking, best first (`previous` is None)."""
 
-    Both windows need a sentiment from at least `min_posts` posts: one sour post is not a turn.
-    Sorted by influence (current score), since a negative 头部 matters more than a negative 素人.
-    """
-
-    before = {s.key: s for s in previous}
-    out: list[KolChange] = []
-    for s in current:
-        old = before.get(s.key)
-        if old is None:
-            continue
-        now_s, then_s = s.raw.get(SENTIMENT), old.raw.get(SENTIMENT)
-        if now_s is None or then_s is None:
-            continue
-        if s.raw.get("sentiment_posts", 0) < min_posts or old.raw.get("sentiment_posts", 0) < min_posts:
-            continue
-        if now_s < below <= then_s:
-            out.append(KolChange(s, old, round(s.score - old.score, 2), s.raw.get("growth_per_week")))
-    out.sort(key=lambda c: (-c.current.score, c.current.platform, c.current.author_id))
-    return out
+    before, now = _ordered(previous), _ordered(current)
+    _, new = score_changes({k: s.score for k, s in before.items()}, {k: s.score for k, s in now.items()})
+    return [KolChange(now[k], None, now[k].score, now[k].raw.get("growth_per_week")) for k in new[:n]]
 
 
 def _fmt_followers(followers: int | None) -> str:

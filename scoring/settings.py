@@ -112,7 +112,10 @@ class ScoringSettings(BaseModel):
     pagerank_damping: float = Field(default=0.85, gt=0, lt=1)
     pagerank_iterations: int = Field(default=30, ge=1, le=1000)
     pagerank_tolerance: float = Field(default=1e-6, gt=0)
-    negative_below: float = Field(default=0.4, ge=0, le=1)
+    # Retired: the turned-negative rule is one definition for the bot, the digests and the CLI
+    # (`scoring.report`), and the bot and the digests never read this; a value is refused below
+    # rather than silently ignored.
+    negative_below: float | None = None
     tiers: dict[str, tuple[TierBand, ...]] = Field(default_factory=lambda: dict(DEFAULT_TIERS))
     authenticity: AuthenticitySettings = Field(default_factory=AuthenticitySettings)
 
@@ -128,6 +131,17 @@ class ScoringSettings(BaseModel):
         if total <= 0:
             raise ValueError("prior weights must not all be 0")
         return {name: w / total for name, w in value.items()}
+
+    @field_validator("negative_below")
+    @classmethod
+    def _retired_negative_below(cls, value: float | None) -> float | None:
+        if value is not None:
+            raise ValueError(
+                "is no longer a setting: the bot, the digests and `kolwatch kol rank` share one "
+                "turned-negative rule (sentiment below 0.4 and 0.2 below the period before, "
+                "scoring/report.py); remove the key"
+            )
+        return value
 
     @field_validator("tiers")
     @classmethod

@@ -21,6 +21,12 @@ once. It spans from the source's creation to its last successful run; posts from
 found by other sources (searches) and say nothing about the share of the author's output that
 is about the brand.
 
+Changes over a period (`kol_changes`, the one implementation behind the bot's /kol, the digests
+and `kolwatch kol rank`; the rules are `scoring.report`'s): the stored ranking as of the period
+end against the stored ranking nearest to (end - period) within half a period of it; brand
+sentiment per author in [end - period, end) against [end - 2·period, end - period), read from
+the posts (mention.created_at is the post's time).
+
 Stored rankings: one computation writes all its rows with one `computed_at`. `kol_score` has
 columns for the score, tier, authenticity, components, weights and reasons only, so the rest of a
 `KolScore` (raw indicator values, flags, international tier, index, followers at scoring time)
@@ -39,7 +45,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Date, and_, cast, exists, func, insert, or_, select, tuple_
+from sqlalchemy import Date, and_, case, cast, exists, func, insert, or_, select, tuple_
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import aliased
@@ -47,6 +53,8 @@ from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session, col
 
 from collectors.base import Author
+from scoring import report
+from scoring.report import PeriodSentiment
 from scoring.types import (
     AuthorWindow,
     CommentFacts,
@@ -592,6 +600,183 @@ def latest_rankings(session: Session, *, watch_id: int, count: int = 2) -> list[
         ranking_at(session, watch_id=watch_id, computed_at=at)
         for at in computations(session, watch_id=watch_id, limit=count)
     ]
+
+
+# --------------------------------------------------------------------------- changes over a period
+
+
+@dataclass(frozen=True)
+class SentimentShift:
+    """A ranked author's brand sentiment in the period and in the period before."""
+
+    author_pk: int
+    recent: PeriodSentiment
+    earlier: PeriodSentiment
+
+
+@dataclass(frozen=True)
+class KolChanges:
+    """What changed in one watch's KOL ranking over a period (rules: `scoring.report`).
+
+    `current_at` is the stored ranking as of `end` (None: nothing stored by then, and every
+    other field is empty); `baseline_at` the one compared with (None: none within half a
+    period of `end - period`, so nobody is rising or new). Author primary keys throughout.
+    """
+
+    watch_id: int
+    end: datetime | None  # None only when nothing is stored and no end was asked for
+    period: timedelta
+    current_at: datetime | None
+    baseline_at: datetime | None
+    ranked: tuple[int, ...]  # the current ranking (platform-filtered), best first
+    scores: dict[int, float]  # current score per author
+    previous: dict[int, float]  # baseline score per author (all platforms)
+    rising: tuple[tuple[int, float], ...]  # (author, score gain), biggest first
+    new: tuple[int, ...]  # ranked now, not in the baseline, best first
+    turned_negative: tuple[SentimentShift, ...]  # most influential (current score) first
+
+
+def computation_as_of(session: Session, *, watch_id: int, at: datetime | None = None) -> datetime | None:
+    """The newest computation of the watch at or before `at` (the newest of all without `at`)."""
+
+    stmt = select(func.max(KolScoreRow.computed_at)).where(KolScoreRow.watch_id == watch_id)
+    if at is not None:
+        stmt = stmt.where(KolScoreRow.computed_at <= _require_aware(at, "at"))
+    value = session.exec(stmt).one()[0]
+    return as_utc(value) if value is not None else None
+
+
+def baseline_computation(
+    session: Session, *, watch_id: int, end: datetime, period: timedelta, before: datetime
+) -> datetime | None:
+    """The computation nearest to `end - period` within half a period of it and earlier than
+    `before` (the current one); the earlier one on a tie."""
+
+    target, earliest, latest = report.baseline_bounds(_require_aware(end, "end"), period)
+    limit = min(latest, _require_aware(before, "before") - timedelta(microseconds=1))
+    older = session.exec(
+        select(func.max(KolScoreRow.computed_at)).where(
+            KolScoreRow.watch_id == watch_id,
+            KolScoreRow.computed_at >= earliest,
+            KolScoreRow.computed_at <= min(target, limit),
+        )
+    ).one()[0]
+    newer = None
+    if limit > target:
+        newer = session.exec(
+            select(func.min(KolScoreRow.computed_at)).where(
+                KolScoreRow.watch_id == watch_id,
+                KolScoreRow.computed_at > target,
+                KolScoreRow.computed_at <= limit,
+            )
+        ).one()[0]
+    found = [as_utc(t) for t in (older, newer) if t is not None]
+    if not found:
+        return None
+    return min(found, key=lambda t: (abs((t - target).total_seconds()), t))
+
+
+def _scores_at(
+    session: Session, watch_id: int, at: datetime, platform: str | None = None
+) -> list[tuple[int, float, str, str]]:
+    """(author pk, score, platform, author id) of one computation, as plain tuples."""
+
+    stmt = (
+        select(KolScoreRow.author_pk, KolScoreRow.score, AuthorRow.platform, AuthorRow.author_id)
+        .join(AuthorRow, col(AuthorRow.id) == col(KolScoreRow.author_pk))
+        .where(KolScoreRow.watch_id == watch_id, KolScoreRow.computed_at == at)
+    )
+    if platform is not None:
+        stmt = stmt.where(AuthorRow.platform == platform)
+    return [(int(pk), float(score), p, a) for pk, score, p, a in session.exec(stmt).all()]
+
+
+def brand_sentiment(
+    session: Session, *, watch_id: int, computed_at: datetime, end: datetime, period: timedelta
+) -> dict[int, tuple[PeriodSentiment | None, PeriodSentiment | None]]:
+    """Per author ranked at `computed_at`: the mean sentiment of their brand posts in
+    [end - period, end) and in [end - 2·period, end - period); None where they had none.
+
+    Comments are not the author's posts (as in the pool) and impossible sentiments (outside
+    0..1, a collector bug) are left out.
+    """
+
+    end = _require_aware(end, "end")
+    mid, first = end - period, end - 2 * period
+    recent = case((MentionRow.created_at >= mid, 1), else_=0)
+    at = _require_aware(computed_at, "computed_at")
+    ranked = select(KolScoreRow.author_pk).where(
+        KolScoreRow.watch_id == watch_id, KolScoreRow.computed_at == at
+    )
+    rows = session.exec(
+        select(PostRow.author_pk, recent, func.avg(PostRow.sentiment), func.count())
+        .join(MentionRow, col(MentionRow.post_pk) == col(PostRow.id))
+        .where(
+            MentionRow.watch_id == watch_id,
+            MentionRow.competitor == BRAND,
+            MentionRow.created_at >= first,
+            MentionRow.created_at < end,
+            PostRow.kind != COMMENT,
+            col(PostRow.sentiment) >= 0.0,
+            col(PostRow.sentiment) <= 1.0,
+            col(PostRow.author_pk).in_(ranked),
+        )
+        .group_by(PostRow.author_pk, recent)
+    ).all()
+    out: dict[int, tuple[PeriodSentiment | None, PeriodSentiment | None]] = {}
+    for pk, is_recent, mean, n in rows:
+        now_s, then_s = out.get(int(pk), (None, None))
+        value = PeriodSentiment(float(mean), int(n))
+        out[int(pk)] = (value, then_s) if int(is_recent) else (now_s, value)
+    return out
+
+
+def kol_changes(
+    session: Session,
+    *,
+    watch_id: int,
+    end: datetime | None = None,
+    period: timedelta = report.DEFAULT_PERIOD,
+    platform: str | None = None,
+    min_delta: float = report.RISING_MIN_DELTA,
+    below: float = report.NEGATIVE_BELOW,
+    min_drop: float = report.NEGATIVE_MIN_DROP,
+    min_posts: int = report.MIN_SENTIMENT_POSTS,
+) -> KolChanges:
+    """The watch's ranking as of `end` (default: its newest computation, and `end` is then that
+    computation's time) and what changed over `period` before it; see the module docstring."""
+
+    if period <= timedelta(0):
+        raise ValueError("period must be positive")
+    current_at = computation_as_of(session, watch_id=watch_id, at=end)
+    when = _require_aware(end, "end") if end is not None else current_at
+    if current_at is None or when is None:
+        return KolChanges(watch_id, when, period, None, None, (), {}, {}, (), (), ())
+    rows = sorted(_scores_at(session, watch_id, current_at, platform), key=lambda r: (-r[1], r[2], r[3]))
+    ranked = tuple(pk for pk, _, _, _ in rows)
+    scores = {pk: score for pk, score, _, _ in rows}
+    baseline_at = baseline_computation(session, watch_id=watch_id, end=when, period=period, before=current_at)
+    previous: dict[int, float] = {}
+    rising: list[tuple[int, float]] = []
+    new: list[int] = []
+    if baseline_at is not None:
+        previous = {pk: score for pk, score, _, _ in _scores_at(session, watch_id, baseline_at)}
+        # Keys in (platform, author id) order so that ties come out the same on every database.
+        in_order = {pk: score for pk, score, _, _ in sorted(rows, key=lambda r: (r[2], r[3]))}
+        rising, new = report.score_changes(previous, in_order, min_delta=min_delta)
+    shifts = brand_sentiment(session, watch_id=watch_id, computed_at=current_at, end=when, period=period)
+    turned = tuple(
+        SentimentShift(pk, recent, earlier)
+        for pk in ranked
+        for recent, earlier in [shifts.get(pk, (None, None))]
+        if recent is not None
+        and earlier is not None
+        and report.is_turned_negative(recent, earlier, below=below, min_drop=min_drop, min_posts=min_posts)
+    )
+    return KolChanges(
+        watch_id, when, period, current_at, baseline_at, ranked, scores, previous,
+        tuple(rising), tuple(new), turned,
+    )  # fmt: skip
 
 
 # --------------------------------------------------------------------------- the job's period claim

@@ -14,6 +14,8 @@ Where the numbers come from (so a chart and a list never disagree without a reas
   carries the window actually counted.
 - Share of voice counts mentions grouped by `mention.competitor` ("" = the brand itself).
 - KOL views read `kol_score` rows; one KOL computation stores all its rows with one `computed_at`.
+  What changed over a period (rising, new, turned negative) comes from `kol_queries.kol_changes`,
+  the same query `kolwatch kol rank` uses.
 """
 
 from __future__ import annotations
@@ -30,7 +32,8 @@ from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session, col
 
 from nlp.types import NEGATIVE, NEUTRAL, POSITIVE, UNSCORED
-from storage import repos
+from scoring.report import DEFAULT_PERIOD as KOL_PERIOD
+from storage import kol_queries, repos
 from storage.models import (
     AlertRow,
     AuthorRow,
@@ -909,7 +912,7 @@ class KolEntry:
     tier: str
     authenticity: float
     computed_at: datetime
-    previous_score: float | None  # in the computation before; None for a newcomer
+    previous_score: float | None  # in the ranking compared with; None for a newcomer
     delta: float | None  # score - previous_score (None for a newcomer)
     reasons: tuple[str, ...]
     components: dict[str, Any] = field(default_factory=dict)
@@ -930,12 +933,17 @@ class SentimentTurn:
 
 @dataclass(frozen=True)
 class KolBoard:
+    """A watch's KOL ranking as of a moment and what changed over the period before it (the rules
+    are `scoring.report`'s, computed by `kol_queries.kol_changes`)."""
+
     watch_id: int
-    computed_at: datetime | None  # None: no KOL computation stored for the watch yet
-    previous_computed_at: datetime | None
+    computed_at: datetime | None  # the ranking shown; None: none stored (by `now`) for the watch
+    previous_computed_at: datetime | None  # the ranking compared with; None: none a period old
     top: tuple[KolEntry, ...]
-    rising: tuple[KolEntry, ...]  # biggest gains between the two latest computations (newcomers from 0)
-    turned_negative: tuple[SentimentTurn, ...]
+    rising: tuple[KolEntry, ...]  # ranked in both, biggest score gains first (no newcomers)
+    turned_negative: tuple[SentimentTurn, ...]  # most influential first
+    new: tuple[KolEntry, ...] = ()  # ranked now, not in the ranking compared with, best first
+    period: timedelta = KOL_PERIOD
 
 
 def _computations(session: Session, watch_id: int, before: datetime | None = None) -> datetime | None:
@@ -1029,102 +1037,42 @@ def kol_board(
     watch_id: int,
     top: int = 10,
     platform: str | None = None,
-    rising_min_delta: float = 1.0,
     now: datetime | None = None,
-    sentiment_days: int = 7,
-    negative_below: float = 0.4,
-    min_posts: int = 2,
+    period: timedelta = KOL_PERIOD,
 ) -> KolBoard:
-    """The latest KOL ranking of a watch: top N by score, the biggest risers since the computation
-    before (newcomers rise from 0), and the ranked authors whose brand posts turned negative.
-
-    "Turned negative" compares the mean post sentiment of each ranked author's brand mentions in
-    the last `sentiment_days` before `now` (default: the latest computation) with the
-    `sentiment_days` before that: below `negative_below` now, at or above it before, with at
-    least `min_posts` scored posts in both windows (one sour post is not a turn).
-    """
+    """The KOL ranking of a watch as of `now` (default: its newest computation): the top N by
+    score, then over `period` before `now` the biggest risers, the newcomers and the ranked
+    authors whose brand posts turned negative (definitions: `scoring.report`)."""
 
     _check_limit(top, "top", 200)
-    latest = _computations(session, watch_id)
-    if latest is None:
-        return KolBoard(watch_id, None, None, (), (), ())
-    previous_at = _computations(session, watch_id, before=latest)
-    current = _light_scores(session, watch_id, latest)
-    if platform is not None:
-        current = [c for c in current if c.platform == platform]
-    before = _prev_scores(session, watch_id, previous_at)
-    ranked = sorted(current, key=lambda c: (-c.score, c.platform, c.author_id))
-    rising: list[_Light] = []
-    if previous_at is not None:
-        gains = sorted(
-            ((c.score - before.get(c.author_pk, 0.0), c) for c in current),
-            key=lambda gc: (-gc[0], gc[1].author_id),
-        )
-        rising = [c for g, c in gains[:top] if g >= rising_min_delta]
-    pool = ranked[: max(top * 5, 50)]  # the influential ones; a turn of a nobody is no digest item
-    detail = _entries(
-        session, watch_id, latest, [c.author_pk for c in (*ranked[:top], *rising, *pool)], before
-    )
-    turns = _sentiment_turns(
+    changes = kol_queries.kol_changes(
         session,
         watch_id=watch_id,
-        kols=[detail[c.author_pk] for c in pool],
-        now=_aware(now, "now") if now is not None else latest,
-        days=sentiment_days,
-        below=negative_below,
-        min_posts=min_posts,
+        end=_aware(now, "now") if now is not None else None,
+        period=period,
+        platform=platform,
     )
+    at = changes.current_at
+    if at is None:
+        return KolBoard(watch_id, None, None, (), (), (), period=period)
+    rising = [pk for pk, _ in changes.rising[:top]]
+    new = list(changes.new[:top])
+    turns = changes.turned_negative[:top]
+    shown = [*changes.ranked[:top], *rising, *new, *(t.author_pk for t in turns)]
+    detail = _entries(session, watch_id, at, shown, changes.previous)
     return KolBoard(
         watch_id=watch_id,
-        computed_at=latest,
-        previous_computed_at=previous_at,
-        top=tuple(detail[c.author_pk] for c in ranked[:top]),
-        rising=tuple(detail[c.author_pk] for c in rising),
-        turned_negative=turns,
+        computed_at=at,
+        previous_computed_at=changes.baseline_at,
+        top=tuple(detail[pk] for pk in changes.ranked[:top]),
+        rising=tuple(detail[pk] for pk in rising),
+        turned_negative=tuple(
+            SentimentTurn(detail[t.author_pk], t.recent.mean, t.recent.posts, t.earlier.mean, t.earlier.posts)
+            for t in turns
+        ),
+        new=tuple(detail[pk] for pk in new),
+        period=period,
     )
-
-
-def _sentiment_turns(
-    session: Session,
-    *,
-    watch_id: int,
-    kols: Sequence[KolEntry],
-    now: datetime,
-    days: int,
-    below: float,
-    min_posts: int,
-) -> tuple[SentimentTurn, ...]:
-    if not kols:
-        return ()
-    if days <= 0:
-        raise ValueError("sentiment_days must be positive")
-    mid = now - timedelta(days=days)
-    first = mid - timedelta(days=days)
-    recent = case((MentionRow.created_at >= mid, 1), else_=0)
-    rows = session.exec(
-        select(PostRow.author_pk, recent, func.avg(PostRow.sentiment), func.count())
-        .join(MentionRow, col(MentionRow.post_pk) == col(PostRow.id))
-        .where(
-            col(PostRow.author_pk).in_([k.author_pk for k in kols]),
-            PostRow.created_at >= first,
-            PostRow.created_at < now,
-            MentionRow.watch_id == watch_id,
-            MentionRow.competitor == BRAND,
-            col(PostRow.sentiment).is_not(None),
-        )
-        .group_by(PostRow.author_pk, recent)
-    ).all()
-    stats: dict[tuple[int, int], tuple[float, int]] = {
-        (pk, int(is_recent)): (float(avg), int(n)) for pk, is_recent, avg, n in rows
-    }
-    out = []
-    for kol in kols:
-        new, old = stats.get((kol.author_pk, 1)), stats.get((kol.author_pk, 0))
-        if new is None or old is None or new[1] < min_posts or old[1] < min_posts:
-            continue
-        if new[0] < below <= old[0]:
-            out.append(SentimentTurn(kol, new[0], new[1], old[0], old[1]))
-    return tuple(out)
 
 
 @dataclass(frozen=True)

@@ -33,7 +33,9 @@ from storage.migrate import alembic_config
 from storage.models import AuthorRow, IgnoredAuthorRow, KolScoreRow, PostRow, SourceRow, WatchRow
 
 NOW = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
-EARLIER = NOW - timedelta(days=10)
+WEEK_AGO = NOW - timedelta(days=7)
+# The hourly job: a week-old ranking, then the last hours' rankings (what a real history holds).
+HOURLY = (WEEK_AGO, NOW - timedelta(hours=2), NOW - timedelta(hours=1), NOW)
 WB = "weibo"
 
 
@@ -208,10 +210,10 @@ def build_world(db: Database) -> World:
         items.append(
             (_post(FAKE, f"fake{i}", NOW - (20 + i) * day, likes=5_000, reposts=20, comments=40), 0.9, "")
         )
-    # TURNCOAT: positive about the brand three weeks ago, sour in the last days.
+    # TURNCOAT: positive about the brand the week before last, sour in the last days.
     for i in range(3):
         items.append(
-            (_post(TURNCOAT, f"tc_old{i}", NOW - (25 - i) * day, likes=800, reposts=40, comments=90), 0.9, "")
+            (_post(TURNCOAT, f"tc_old{i}", NOW - (13 - i) * day, likes=800, reposts=40, comments=90), 0.9, "")
         )
     for i in range(6):
         items.append(
@@ -486,23 +488,46 @@ def test_the_bot_board_reads_the_stored_rows(world: World) -> None:
     assert all(kol_queries.DETAIL_KEY not in e.weights for e in board.top)
 
 
-def test_rising_and_turned_negative_from_two_computations(world: World) -> None:
-    first = score_watch(world.db, world.watch_id, CFG, now=EARLIER)
-    second = score_watch(world.db, world.watch_id, CFG, now=NOW)
-    assert first.rows > 0 and second.rows > 0
+def _hourly(world: World, times: tuple[datetime, ...] = HOURLY) -> None:
+    for at in times:
+        assert score_watch(world.db, world.watch_id, CFG, now=at).rows > 0
+
+
+def test_changes_over_a_week_compare_with_the_week_old_ranking_not_the_last_hour(world: World) -> None:
+    _hourly(world)
     with world.db.read() as session:
-        current, previous = kol_queries.latest_rankings(session, watch_id=world.watch_id, count=2)
-    assert (current.computed_at, previous.computed_at) == (NOW, EARLIER)
-    assert NEWBIE.author_id not in _by_id(previous.scores)
+        week = kol_queries.kol_changes(session, watch_id=world.watch_id)
+        hours = kol_queries.kol_changes(session, watch_id=world.watch_id, period=timedelta(hours=1))
+        pks = kol_queries.kol_inputs(session, watch_id=world.watch_id, now=NOW, window_days=30).author_pks
+    name = {pk: author_id for (_, author_id), pk in pks.items()}
+    assert (week.current_at, week.baseline_at) == (NOW, WEEK_AGO)
+    # A week ago only BIG, FAKE and TURNCOAT had brand posts in the window: the others are new,
+    # listed as new (best first), never as risers from 0.
+    assert {name[pk] for pk in week.new} == {a.author_id for a in (MID, NOFOLLOW, QUIET, NEWBIE)}
+    assert [week.scores[pk] for pk in week.new] == sorted((week.scores[pk] for pk in week.new), reverse=True)
+    assert not {pk for pk, _ in week.rising} & set(week.new)
+    assert all(delta >= report.RISING_MIN_DELTA for _, delta in week.rising)
+    # TURNCOAT's brand posts: 0.9 the week before (3 posts), 0.1 this week (6 posts).
+    [turn] = week.turned_negative
+    assert name[turn.author_pk] == TURNCOAT.author_id
+    assert (turn.earlier.mean, turn.earlier.posts) == (pytest.approx(0.9), 3)
+    assert (turn.recent.mean, turn.recent.posts) == (pytest.approx(0.1), 6)
+    # Over the last hour nothing changed: the ranking an hour before is the same pool.
+    assert hours.baseline_at == NOW - timedelta(hours=1) and hours.new == () and hours.turned_negative == ()
 
-    rising = report.rising_kols(previous.scores, current.scores, 10)
-    newcomer = [c for c in rising if c.current.author_id == NEWBIE.author_id]
-    assert newcomer and newcomer[0].previous is None
 
-    turned = report.turned_negative(previous.scores, current.scores, below=CFG.negative_below)
-    assert [c.current.author_id for c in turned] == [TURNCOAT.author_id]
-    assert turned[0].previous is not None
-    assert turned[0].previous.raw["sentiment"] >= 0.4 > turned[0].current.raw["sentiment"]
+def test_the_board_as_of_a_moment_shows_the_ranking_stored_by_then(world: World) -> None:
+    _hourly(world)
+    with world.db.read() as session:
+        then = queries.kol_board(session, watch_id=world.watch_id, now=NOW - timedelta(minutes=90))
+        [at_then] = [
+            r for r in kol_queries.latest_rankings(session, watch_id=world.watch_id, count=4)
+            if r.computed_at == NOW - timedelta(hours=2)
+        ]  # fmt: skip
+    assert then.computed_at == NOW - timedelta(hours=2)
+    assert [e.author_id for e in then.top] == [s.author_id for s in at_then.scores[:10]]
+    # The week-old ranking is still the nearest to a week before that moment.
+    assert then.previous_computed_at == WEEK_AGO
 
 
 def test_store_scores_rejects_unknown_authors_and_non_finite_values(world: World) -> None:
@@ -581,6 +606,8 @@ def test_scoring_settings_are_validated_with_the_key_named(tmp_path: Path) -> No
     assert load_settings(good, environ={"KOLWATCH__SCORING__WINDOW_DAYS": "7"}).scoring["window_days"] == 7
     with pytest.raises(SettingsError, match=r"scoring\.tiers"):
         scoring_settings(Settings(scoring={"tiers": {"weibo": []}}))
+    with pytest.raises(SettingsError, match=r"scoring\.negative_below: .*no longer a setting"):
+        scoring_settings(Settings(scoring={"negative_below": 0.3}))
 
 
 # --------------------------------------------------------------------------- the command line
@@ -610,13 +637,14 @@ REQUIRED = {
 
 def test_cli_rank_json_shape(cli_world: tuple[World, Path], capsys: pytest.CaptureFixture[str]) -> None:
     world, path = cli_world
-    score_watch(world.db, world.watch_id, CFG, now=EARLIER)
-    score_watch(world.db, world.watch_id, CFG, now=NOW)
+    _hourly(world)
     assert main(["--settings", str(path), "kol", "rank", "--watch", "瑞幸", "--top", "3", "--json"]) == 0
     doc = json.loads(capsys.readouterr().out)
     [watch] = doc["watches"]
     assert watch["watch"] == "瑞幸" and watch["workspace"] == "acme" and watch["ranked"] == 7
-    assert watch["computed_at"] == NOW.isoformat() and watch["previous_computed_at"] == EARLIER.isoformat()
+    # Compared with the week-old ranking (default --period 7d), not with the run an hour before.
+    assert watch["computed_at"] == NOW.isoformat() and watch["previous_computed_at"] == WEEK_AGO.isoformat()
+    assert watch["period_hours"] == 168
     assert len(watch["authors"]) == 3 and [a["rank"] for a in watch["authors"]] == [1, 2, 3]
     for author in watch["authors"]:
         assert set(author) >= REQUIRED
@@ -624,8 +652,30 @@ def test_cli_rank_json_shape(cli_world: tuple[World, Path], capsys: pytest.Captu
         assert all(isinstance(v, float) for v in author["components"].values())
     scores = [a["score"] for a in watch["authors"]]
     assert scores == sorted(scores, reverse=True)
-    assert [c["author_id"] for c in watch["turned_negative"]] == [TURNCOAT.author_id]
-    assert NEWBIE.author_id in {c["author_id"] for c in watch["rising"]}
+    [turn] = watch["turned_negative"]
+    assert turn["author_id"] == TURNCOAT.author_id
+    assert (turn["previous_sentiment"], turn["previous_posts"]) == (pytest.approx(0.9), 3)
+    assert (turn["sentiment"], turn["posts"]) == (pytest.approx(0.1), 6)
+    new = {c["author_id"]: c for c in watch["new"]}
+    assert NEWBIE.author_id in new and new[NEWBIE.author_id]["previous_score"] is None
+    assert not {c["author_id"] for c in watch["rising"]} & set(new)
+
+
+def test_cli_changes_need_a_ranking_a_period_old_but_turns_do_not(
+    cli_world: tuple[World, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    world, path = cli_world
+    _hourly(world, HOURLY[1:])  # only the last hours: nothing to say who rose over a week
+    assert main(["--settings", str(path), "kol", "rank", "--watch", "瑞幸"]) == 0
+    out = capsys.readouterr().out
+    assert "over 7d: no stored ranking from about 7d before to compare with" in out
+    assert "+ new" not in out and "↑" not in out
+    assert "turned negative about the brand (brand posts, last 7d vs the 7d before)" in out
+    assert f"↓ {TURNCOAT.name}: sentiment 0.90 (3 posts) → 0.10 (6 posts)" in out
+    assert main(["--settings", str(path), "kol", "rank", "--watch", "瑞幸", "--period", "2h", "--json"]) == 0
+    [watch] = json.loads(capsys.readouterr().out)["watches"]
+    # Over 2 hours: the ranking 2 hours before, the same pool: nobody new.
+    assert watch["previous_computed_at"] == (NOW - timedelta(hours=2)).isoformat() and watch["new"] == []
 
 
 def test_cli_rank_table_and_platform_filter(
@@ -688,6 +738,8 @@ def test_cli_explain(cli_world: tuple[World, Path], capsys: pytest.CaptureFixtur
         (["kol", "rank", "--platform", "myspace"], "--platform: unknown platform"),
         (["kol", "rank", "--top", "0"], "--top"),
         (["kol", "rank", "--top", "many"], "--top"),
+        (["kol", "rank", "--period", "soon"], "--period"),
+        (["kol", "rank", "--period", "400d"], "--period"),
         (["kol"], "required"),
     ],
 )

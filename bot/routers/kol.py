@@ -1,7 +1,11 @@
-"""/kol [watch] [platform]: the latest KOL ranking (top, rising, turned negative);
-/kol explain <author> [watch]: one author's score broken into components × weights."""
+"""/kol [watch] [platform] [period]: the latest KOL ranking (top), and over the period (default
+7d) who rose, who is new and who turned negative (definitions: `scoring.report`, shared with the
+digests and `kolwatch kol rank`); /kol explain <author> [watch]: one author's score broken into
+components × weights."""
 
 from __future__ import annotations
+
+from datetime import timedelta
 
 from aiogram import Router
 from aiogram.filters import Command
@@ -11,8 +15,18 @@ from sqlmodel import Session
 from bot import render
 from bot.filters import KnownChat
 from bot.middlewares import EXPENSIVE
-from bot.routers.common import command_args, count, local_time, pick_watch, read, require_access, send_html
-from scoring.report import COMPONENT_LABELS
+from bot.routers.common import (
+    command_args,
+    count,
+    local_time,
+    parse_period,
+    period_label,
+    pick_watch,
+    read,
+    require_access,
+    send_html,
+)
+from scoring.report import COMPONENT_LABELS, DEFAULT_PERIOD
 from storage import queries
 from storage.bot_repo import BotRepoError, ChatAccess
 from storage.db import Database
@@ -22,10 +36,10 @@ TOP = 10
 
 
 def _board(
-    session: Session, *, workspace_id: int, name: str | None, platform: str | None
+    session: Session, *, workspace_id: int, name: str | None, platform: str | None, period: timedelta
 ) -> tuple[queries.WatchRef, queries.KolBoard]:
     watch = pick_watch(session, workspace_id=workspace_id, name=name)
-    return watch, queries.kol_board(session, watch_id=watch.id, top=TOP, platform=platform)
+    return watch, queries.kol_board(session, watch_id=watch.id, top=TOP, platform=platform, period=period)
 
 
 def _explain(
@@ -55,14 +69,29 @@ def render_board(watch: queries.WatchRef, board: queries.KolBoard, platform: str
             f"{i}. {_who(e)} {render.escape(f'· {e.platform} · {e.tier} · 粉丝 {count(e.followers)}')}"
             f" · {render.bold(f'{e.score:.1f}')}{render.escape(delta)}"
         )
+    span = period_label(board.period)
+    lines.append("")
+    if board.previous_computed_at is None:
+        lines.append(
+            render.escape(
+                f"近 {span} 变化：没有约 {span} 前的排名可比。No ranking from ~{span} ago to compare with."
+            )
+        )
+    else:
+        since = local_time(board.previous_computed_at, tz)
+        lines.append(render.escape(f"近 {span} 变化 changes over {span}（对比 vs {since} 的排名）"))
     if board.rising:
-        lines.append("")
         lines.append(render.bold("上升 rising"))
         for e in board.rising[:5]:
             lines.append(f"↑ {_who(e)} {render.escape(f'{(e.previous_score or 0):.1f} → {e.score:.1f}')}")
+    if board.new:
+        lines.append(render.bold("新上榜 new"))
+        for e in board.new[:5]:
+            lines.append(f"✦ {_who(e)} {render.escape(f'{e.score:.1f}')}")
+    if board.previous_computed_at is not None and not (board.rising or board.new or board.turned_negative):
+        lines.append(render.escape("没有明显变化 no notable changes"))
     if board.turned_negative:
-        lines.append("")
-        lines.append(render.bold("转为负面 turned negative"))
+        lines.append(render.bold(f"转为负面 turned negative（近 {span} vs 之前 {span} 的品牌帖情感）"))
         for t in board.turned_negative[:5]:
             lines.append(
                 f"🔴 {_who(t.kol)} "
@@ -126,16 +155,24 @@ def make_router() -> Router:
             await send_html(message, render_explain(watch, found, acc.timezone))
             return
         platform = None
+        period = None
         rest = []
         for token in args:
             if token.lower() in PLATFORMS and platform is None:
                 platform = token.lower()
+            elif period is None and (parsed := parse_period(token)) is not None:
+                period = parsed
             else:
                 rest.append(token)
         if len(rest) > 1:
-            raise BotRepoError("用法 usage: /kol [监测 watch] [平台 platform]")
+            raise BotRepoError("用法 usage: /kol [监测 watch] [平台 platform] [时间段 period, e.g. 7d]")
         watch, board = await read(
-            db, _board, workspace_id=acc.workspace_id, name=rest[0] if rest else None, platform=platform
+            db,
+            _board,
+            workspace_id=acc.workspace_id,
+            name=rest[0] if rest else None,
+            platform=platform,
+            period=period or DEFAULT_PERIOD,
         )
         await send_html(message, render_board(watch, board, platform, acc.timezone))
 

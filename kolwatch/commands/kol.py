@@ -1,8 +1,10 @@
 """`kolwatch kol rank` and `kolwatch kol explain`: the stored KOL ranking of a watch on the terminal.
 
-`kol rank [--watch NAME] [--workspace NAME] [--platform P] [--top N] [--json] [--compute]` shows the
-latest stored ranking of each chosen watch (a table: score, tier, authenticity, strongest
-components, first reasons), then who rose and who turned negative since the computation before.
+`kol rank [--watch NAME] [--workspace NAME] [--platform P] [--top N] [--period 7d] [--json] [--compute]`
+shows the latest stored ranking of each chosen watch (a table: score, tier, authenticity, the
+components with their weights, first reasons), then over `--period` who rose, who is new and who
+turned negative: the same definitions and the same query (`kol_queries.kol_changes`) as the
+bot's /kol and the digests.
 A watch without any stored ranking, or `--compute`, is ranked now and stored (said on stderr).
 `kol explain AUTHOR [--watch NAME] ...` prints how one author's score is made (id, then exact
 name, then part of a name).
@@ -14,12 +16,13 @@ import argparse
 import json
 import sys
 import unicodedata
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any, TextIO
 
 from kolwatch.context import open_database, settings_from
 from kolwatch.errors import UserError
-from kolwatch.settings import Settings, scoring_settings
+from kolwatch.settings import Settings, parse_duration, scoring_settings
 from scoring import report
 from scoring.types import KolScore
 from storage import kol_queries, repos
@@ -40,6 +43,16 @@ def _positive(value: str) -> int:
     return number
 
 
+def _period(value: str) -> timedelta:
+    try:
+        period = parse_duration(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    if not timedelta(hours=1) <= period <= timedelta(days=365):
+        raise argparse.ArgumentTypeError(f"must be between 1h and 365d, got {value!r}")
+    return period
+
+
 def _watch_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--watch", help="only this watch (name; default: every active watch)")
     parser.add_argument("--workspace", help="only watches of this workspace (name)")
@@ -54,6 +67,12 @@ def register(subparsers: Any) -> None:
     rank = sub.add_parser("rank", help="the latest KOL ranking of each watch")
     _watch_options(rank)
     rank.add_argument("--top", type=_positive, default=20, help="authors per watch (default 20)")
+    rank.add_argument(
+        "--period",
+        type=_period,
+        default=report.DEFAULT_PERIOD,
+        help="who rose, is new or turned negative over this period, e.g. 24h, 7d (default 7d)",
+    )
     rank.add_argument("--json", action="store_true", help="one JSON document instead of a table")
     rank.add_argument("--compute", action="store_true", help="rank now and store it before showing")
     rank.set_defaults(func=run_rank)
@@ -101,24 +120,72 @@ def _chosen_watches(db: Database, settings: Settings, args: argparse.Namespace) 
     return watches
 
 
-def _rankings(
+def _ranking(
     db: Database, settings: Settings, watch: repos.WatchInfo, *, compute: bool, now: datetime, err: TextIO
-) -> list[kol_queries.StoredRanking]:
-    """The latest two stored rankings of the watch (newest first), computing one first if asked
-    to or if none is stored yet."""
+) -> kol_queries.StoredRanking | None:
+    """The latest stored ranking of the watch, computing one first if asked to or if none is
+    stored yet; None when there was nobody to rank."""
 
     from kolwatch.kol_job import score_watch
 
     with db.read() as session:
-        stored = kol_queries.latest_rankings(session, watch_id=watch.id, count=2)
-    if compute or not stored:
+        latest = kol_queries.computation_as_of(session, watch_id=watch.id)
+    if compute or latest is None:
         why = "--compute" if compute else "no stored KOL ranking yet"
         print(f"{watch.workspace}/{watch.name}: {why}: ranking now", file=err)
         result = score_watch(db, watch.id, scoring_settings(settings), now=now)
         print(f"{watch.workspace}/{watch.name}: stored {result.rows} scores", file=err)
         with db.read() as session:
-            stored = kol_queries.latest_rankings(session, watch_id=watch.id, count=2)
-    return stored
+            latest = kol_queries.computation_as_of(session, watch_id=watch.id)
+    if latest is None:
+        return None
+    with db.read() as session:
+        return kol_queries.ranking_at(session, watch_id=watch.id, computed_at=latest)
+
+
+@dataclass(frozen=True)
+class _Changes:
+    """What changed over the period, as `KolScore`s (rules and query shared with the bot)."""
+
+    period: timedelta
+    baseline: kol_queries.StoredRanking | None
+    rising: list[report.KolChange]
+    new: list[report.KolChange]
+    negative: list[tuple[KolScore, kol_queries.SentimentShift]]
+
+
+def _by_pk(ranking: kol_queries.StoredRanking) -> dict[int, KolScore]:
+    return {ranking.author_pks[s.key]: s for s in ranking.scores if s.key in ranking.author_pks}
+
+
+def _changes(
+    db: Database,
+    watch: repos.WatchInfo,
+    current: kol_queries.StoredRanking,
+    platform: str | None,
+    period: timedelta,
+) -> _Changes:
+    with db.read() as session:
+        found = kol_queries.kol_changes(
+            session, watch_id=watch.id, end=current.computed_at, period=period, platform=platform
+        )
+        baseline = (
+            None
+            if found.baseline_at is None
+            else kol_queries.ranking_at(session, watch_id=watch.id, computed_at=found.baseline_at)
+        )
+    now_by_pk = _by_pk(current)
+    then_by_pk = {} if baseline is None else _by_pk(baseline)
+    rising = [
+        report.KolChange(now_by_pk[pk], then_by_pk.get(pk), delta, now_by_pk[pk].raw.get("growth_per_week"))
+        for pk, delta in found.rising[:RISING_SHOWN]
+    ]
+    new = [
+        report.KolChange(now_by_pk[pk], None, now_by_pk[pk].score, now_by_pk[pk].raw.get("growth_per_week"))
+        for pk in found.new[:RISING_SHOWN]
+    ]
+    negative = [(now_by_pk[t.author_pk], t) for t in found.turned_negative]
+    return _Changes(period, baseline, rising, new, negative)
 
 
 # --------------------------------------------------------------------------- text layout
@@ -200,18 +267,6 @@ def render_table(watch: repos.WatchInfo, current: kol_queries.StoredRanking, sho
     return "\n".join(lines)
 
 
-def _changes(
-    stored: list[kol_queries.StoredRanking], platform: str | None, below: float
-) -> tuple[list[report.KolChange], list[report.KolChange]]:
-    if len(stored) < 2:
-        return [], []
-    current = [s for s in stored[0].scores if platform is None or s.platform == platform]
-    previous = [s for s in stored[1].scores if platform is None or s.platform == platform]
-    return report.rising_kols(previous, current, RISING_SHOWN), report.turned_negative(
-        previous, current, below=below
-    )
-
-
 def _change_json(change: report.KolChange) -> dict[str, Any]:
     s = change.current
     return {
@@ -220,10 +275,51 @@ def _change_json(change: report.KolChange) -> dict[str, Any]:
         "name": s.name,
         "score": s.score,
         "previous_score": None if change.previous is None else change.previous.score,
-        "score_delta": change.score_delta,
-        "sentiment": s.raw.get("sentiment"),
-        "previous_sentiment": None if change.previous is None else change.previous.raw.get("sentiment"),
+        "score_delta": None if change.previous is None else change.score_delta,
     }
+
+
+def _turn_json(score: KolScore, shift: kol_queries.SentimentShift) -> dict[str, Any]:
+    return {
+        "platform": score.platform,
+        "author_id": score.author_id,
+        "name": score.name,
+        "score": score.score,
+        "sentiment": shift.recent.mean,
+        "posts": shift.recent.posts,
+        "previous_sentiment": shift.earlier.mean,
+        "previous_posts": shift.earlier.posts,
+    }
+
+
+def _period_text(period: timedelta) -> str:
+    hours = period.total_seconds() / 3600
+    return f"{hours / 24:g}d" if hours % 24 == 0 else f"{hours:g}h"
+
+
+def render_changes(changes: _Changes) -> str:
+    span = _period_text(changes.period)
+    if changes.baseline is None:
+        lines = [f"  over {span}: no stored ranking from about {span} before to compare with (no rising/new)"]
+    else:
+        lines = [f"  over {span} (vs the ranking of {changes.baseline.computed_at:%Y-%m-%d %H:%M} UTC):"]
+        for c in changes.rising:
+            before = "?" if c.previous is None else f"{c.previous.score:.1f}"
+            who = _one_line(c.current.name or c.current.author_id)
+            lines.append(f"    ↑ {who}: {before} → {c.current.score:.1f}")
+        for c in changes.new:
+            who = _one_line(c.current.name or c.current.author_id)
+            lines.append(f"    + new {who}: {c.current.score:.1f}")
+        if not (changes.rising or changes.new or changes.negative):
+            lines.append("    no notable changes")
+    if changes.negative:
+        lines.append(f"  turned negative about the brand (brand posts, last {span} vs the {span} before):")
+        for score, shift in changes.negative:
+            lines.append(
+                f"    ↓ {_one_line(score.name or score.author_id)}: sentiment {shift.earlier.mean:.2f} "
+                f"({shift.earlier.posts} posts) → {shift.recent.mean:.2f} ({shift.recent.posts} posts)"
+            )
+    return "\n".join(lines)
 
 
 # --------------------------------------------------------------------------- commands
@@ -231,43 +327,27 @@ def _change_json(change: report.KolChange) -> dict[str, Any]:
 
 def run_rank(args: argparse.Namespace) -> int:
     settings = settings_from(args)
-    below = scoring_settings(settings).negative_below
     db = open_database(settings)
     try:
         watches = _chosen_watches(db, settings, args)
         now = datetime.now(UTC)
         documents: list[dict[str, Any]] = []
         for watch in watches:
-            stored = _rankings(db, settings, watch, compute=args.compute, now=now, err=sys.stderr)
-            current = stored[0] if stored else None
+            current = _ranking(db, settings, watch, compute=args.compute, now=now, err=sys.stderr)
             if current is None:
                 # The watch had nobody to rank: score_watch stored no rows.
                 if args.json:
-                    documents.append(_watch_json(watch, None, None, [], [], []))
+                    documents.append(_watch_json(watch, None, [], None))
                 else:
                     print(f"{watch.workspace}/{watch.name}: no authors with brand mentions in the window\n")
                 continue
             shown = report.top_kols(current.scores, args.top, platform=args.platform)
-            rising, negative = _changes(stored, args.platform, below)
-            previous = stored[1] if len(stored) > 1 else None
+            changes = _changes(db, watch, current, args.platform, args.period)
             if args.json:
-                documents.append(_watch_json(watch, current, previous, shown, rising, negative))
+                documents.append(_watch_json(watch, current, shown, changes))
                 continue
             print(render_table(watch, current, shown))
-            if rising:
-                print("  rising since " + f"{stored[1].computed_at:%Y-%m-%d %H:%M} UTC:")
-                for c in rising:
-                    before = "new" if c.previous is None else f"{c.previous.score:.1f}"
-                    who = _one_line(c.current.name or c.current.author_id)
-                    print(f"    ↑ {who}: {before} → {c.current.score:.1f}")
-            if negative:
-                print("  turned negative about the brand:")
-                for c in negative:
-                    then = (c.previous.raw.get("sentiment") if c.previous else None) or 0.0
-                    print(
-                        f"    ↓ {_one_line(c.current.name or c.current.author_id)}: sentiment "
-                        f"{then:.2f} → {c.current.raw.get('sentiment', 0.0):.2f}"
-                    )
+            print(render_changes(changes))
             print()
         if args.json:
             json.dump({"watches": documents}, sys.stdout, ensure_ascii=False, indent=2)
@@ -280,22 +360,23 @@ def run_rank(args: argparse.Namespace) -> int:
 def _watch_json(
     watch: repos.WatchInfo,
     current: kol_queries.StoredRanking | None,
-    previous: kol_queries.StoredRanking | None,
     shown: list[KolScore],
-    rising: list[report.KolChange],
-    negative: list[report.KolChange],
+    changes: _Changes | None,
 ) -> dict[str, Any]:
     rank_of = {s.key: i for i, s in enumerate(current.scores, 1)} if current else {}
+    baseline = None if changes is None else changes.baseline
     return {
         "workspace": watch.workspace,
         "watch": watch.name,
         "computed_at": None if current is None else current.computed_at.isoformat(),
-        "previous_computed_at": None if previous is None else previous.computed_at.isoformat(),
+        "period_hours": None if changes is None else changes.period.total_seconds() / 3600,
+        "previous_computed_at": None if baseline is None else baseline.computed_at.isoformat(),
         "window_days": None if current is None else current.window_days,
         "ranked": 0 if current is None else len(current.scores),
         "authors": [{"rank": rank_of[s.key], **report.to_json_dict(s)} for s in shown],
-        "rising": [_change_json(c) for c in rising],
-        "turned_negative": [_change_json(c) for c in negative],
+        "rising": [] if changes is None else [_change_json(c) for c in changes.rising],
+        "new": [] if changes is None else [_change_json(c) for c in changes.new],
+        "turned_negative": [] if changes is None else [_turn_json(s, t) for s, t in changes.negative],
     }
 
 

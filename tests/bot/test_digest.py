@@ -441,3 +441,25 @@ def test_mentions_total_can_be_capped(filled: tuple[Database, repos.WatchInfo]) 
             )
     assert full.total and full.total > 7
     assert capped.total == 7 and roomy.total == full.total and capped.items == full.items
+
+
+def test_kol_changes_in_a_digest_cover_its_period(
+    filled: tuple[Database, repos.WatchInfo], week_dir: Path
+) -> None:
+    # Rankings were stored a day and an hour before NOW. The weekly digest has no ranking from
+    # about a week before: it lists no risers (it used to compare with the run an hour before).
+    page = (week_dir / "digest.html").read_text(encoding="utf-8")
+    section = page[page.index("<h3>KOL</h3>") :]
+    assert "没有约一个时段前的 KOL 排名可比" in section and "上升最快" not in section
+    # The daily digest compares with the ranking a day before: +3 points per place is a rise
+    # from the third author on (5 points at least), and the page says what it compared with.
+    db, watch = filled
+    window = digest.digest_window("day", now=NOW, tz="Asia/Shanghai")
+    with db.read() as s:
+        data = digest.collect_digest(s, workspace_id=watch.workspace_id, window=window)
+    kols = data.watches[0].kols
+    assert kols.period == timedelta(days=1) and kols.previous_computed_at == NOW - timedelta(days=1)
+    assert kols.rising and all(k.delta is not None and k.delta >= 5 for k in kols.rising)
+    assert [k.author_id for k in kols.rising][:2] == ["a11", "a10"] and kols.new == ()
+    html = digest.render_html(data, [])
+    assert "上升最快" in html and "变化对比" in html

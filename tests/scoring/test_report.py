@@ -3,10 +3,19 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from scoring.report import explain, rising_kols, top_kols, turned_negative
+from scoring.report import (
+    PeriodSentiment,
+    baseline_bounds,
+    explain,
+    is_turned_negative,
+    new_kols,
+    rising_kols,
+    top_kols,
+)
 from scoring.types import KolScore
 
 W = {"engagement": 0.5, "reach": 0.5}
@@ -34,24 +43,39 @@ def test_top_kols_filters_and_orders() -> None:
         top_kols(pool, -1)
 
 
-def test_rising_kols_compare_two_windows() -> None:
-    before = [ks("a", 40), ks("b", 60), ks("c", 70)]
-    after = [ks("a", 55), ks("b", 62), ks("c", 50), ks("new", 30)]
+def test_rising_kols_compare_two_rankings_and_newcomers_are_new_not_rising() -> None:
+    before = [ks("a", 40), ks("b", 60), ks("c", 70), ks("z", 0.0)]
+    after = [ks("a", 55), ks("b", 62), ks("c", 50), ks("new", 30), ks("z", 9.0), ks("new2", 45)]
     rising = rising_kols(before, after, min_delta=5)
-    assert [(c.current.author_id, c.score_delta) for c in rising] == [("new", 30.0), ("a", 15.0)]
-    assert rising[0].previous is None  # a newcomer, not a former zero
-    assert [c.current.author_id for c in rising_kols(before, after, include_new=False)] == ["a"]
+    # A real earlier 0 is a rise; a newcomer is not a rise from 0.
+    assert [(c.current.author_id, c.score_delta) for c in rising] == [("a", 15.0), ("z", 9.0)]
+    assert all(c.previous is not None for c in rising)
+    newcomers = new_kols(before, after)
+    assert [(c.current.author_id, c.previous) for c in newcomers] == [("new2", None), ("new", None)]
+    assert [c.current.author_id for c in rising_kols(before, after)] == ["a", "z"]  # default: 5 points
 
 
-def test_turned_negative_needs_both_windows_and_enough_posts() -> None:
-    before = [ks("a", 40, sentiment=0.7), ks("b", 60, sentiment=0.3), ks("c", 70, sentiment=0.8),
-              ks("d", 80, sentiment=0.9, sentiment_posts=1), ks("e", 10, sentiment=0.6)]  # fmt: skip
-    after = [ks("a", 45, sentiment=0.2), ks("b", 60, sentiment=0.1), ks("c", 75, sentiment=0.35),
-             ks("d", 80, sentiment=0.1), ks("e", 10), ks("f", 99, sentiment=0.0)]  # fmt: skip
-    turned = turned_negative(before, after, below=0.4)
-    # a and c crossed 0.4 downwards; b was already negative; d had one post; e has no sentiment now;
-    # f is new. Sorted by current score (influence first).
-    assert [c.current.author_id for c in turned] == ["c", "a"]
+def test_turned_negative_rule() -> None:
+    def ps(mean: float, posts: int = 3) -> PeriodSentiment:
+        return PeriodSentiment(mean, posts)
+
+    assert is_turned_negative(ps(0.2), ps(0.7))  # below 0.4 and 0.5 below the period before
+    assert is_turned_negative(ps(0.1), ps(0.35))  # already sour, but clearly sourer: 0.25 lower
+    assert not is_turned_negative(ps(0.3), ps(0.45))  # below 0.4 but only 0.15 lower
+    assert not is_turned_negative(ps(0.45), ps(0.9))  # far lower but not negative
+    assert not is_turned_negative(ps(0.1, posts=1), ps(0.9))  # one sour post is not a turn
+    assert not is_turned_negative(ps(0.1), ps(0.9, posts=1))
+    assert not is_turned_negative(ps(0.1), None)  # nothing said before: not a turn
+    assert not is_turned_negative(None, ps(0.9))
+
+
+def test_baseline_is_looked_for_within_half_a_period_of_a_period_ago() -> None:
+    end = datetime(2025, 3, 8, tzinfo=UTC)
+    target, earliest, latest = baseline_bounds(end, timedelta(days=7))
+    assert target == end - timedelta(days=7)
+    assert (earliest, latest) == (end - timedelta(days=10.5), end - timedelta(days=3.5))
+    with pytest.raises(ValueError):
+        baseline_bounds(end, timedelta(0))
 
 
 def test_explain_shows_components_weights_tier_and_reasons() -> None:

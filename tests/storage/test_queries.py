@@ -386,29 +386,42 @@ def test_kol_board_top_rising_and_turned_negative(any_db: Database) -> None:
         specs.append(Spec(f"k2-old{i}", at(-4), POSITIVE, uid="k2"))
     specs.append(Spec("k3-new", at(5), NEGATIVE, uid="k3"))  # one sour post, no earlier ones: no turn
     watch = store(any_db, specs)
-    first, second = at(6), at(6, 4)
-    add_scores(any_db, watch.id, first, {"k1": 80.0, "k2": 60.0, "k3": 10.0})
+    # A week-old ranking, then hourly ones: the week's changes compare with the week-old one.
+    week_ago, first, second = at(0), at(6, 3), at(6, 4)
+    add_scores(any_db, watch.id, week_ago, {"k1": 80.0, "k2": 60.0, "k3": 10.0})
+    add_scores(any_db, watch.id, first, {"k1": 80.5, "k2": 74.0, "k3": 12.0, "k4": 29.0})
     add_scores(any_db, watch.id, second, {"k1": 81.0, "k2": 75.0, "k3": 12.0, "k4": 30.0})
     with any_db.read() as s:
         board = queries.kol_board(s, watch_id=watch.id, top=3, now=WEEK_END)
+        day = queries.kol_board(s, watch_id=watch.id, top=3, now=WEEK_END, period=timedelta(days=1))
+        then = queries.kol_board(s, watch_id=watch.id, top=3, now=at(6, 3, 30))
         empty = queries.kol_board(s, watch_id=999_999)
         explain = queries.author_score(s, watch_id=watch.id, author="博主k2")
         by_id = queries.author_score(s, watch_id=watch.id, author="@k1")
         partial = queries.author_score(s, watch_id=watch.id, author="K4")
         nobody = queries.author_score(s, watch_id=watch.id, author="<script>")
         blank = queries.author_score(s, watch_id=watch.id, author="   ")
-    assert board.computed_at == second and board.previous_computed_at == first
+    assert board.computed_at == second and board.previous_computed_at == week_ago
     assert [(e.author_id, e.score) for e in board.top] == [("k1", 81.0), ("k2", 75.0), ("k4", 30.0)]
-    assert [(e.author_id, e.delta) for e in board.rising] == [("k4", None), ("k2", 15.0), ("k3", 2.0)]
+    # k2 rose 15 over the week (1 in the last hours); k3's +2 and k1's +1 are noise; k4 is new.
+    assert [(e.author_id, e.delta) for e in board.rising] == [("k2", 15.0)]
+    assert [(e.author_id, e.previous_score) for e in board.new] == [("k4", None)]
     assert [t.kol.author_id for t in board.turned_negative] == ["k1"]
+    # Over a day the ranking compared with is the hourly one before (the nearest to a day ago
+    # among those at least half a day old): nobody rose 5 points, nobody is new, and k1 has no
+    # brand posts in the day before: no turn to see.
+    assert day.previous_computed_at == first and day.rising == () and day.new == ()
+    assert day.turned_negative == ()
+    # As of a moment between two computations: the ranking stored by then.
+    assert then.computed_at == first and [e.score for e in then.top] == [80.5, 74.0, 29.0]
     turn = board.turned_negative[0]
     assert turn.recent_sentiment == pytest.approx(0.1) and turn.earlier_sentiment == pytest.approx(0.9)
     assert empty.computed_at is None and empty.top == ()
     assert explain is not None and explain.latest.author_id == "k2" and explain.rank == 2
-    assert explain.ranked == 4 and [v for _, v in explain.history] == [60.0, 75.0]
-    assert explain.latest.previous_score == 60.0 and explain.latest.reasons == ("粉丝多",)
+    assert explain.ranked == 4 and [v for _, v in explain.history] == [60.0, 74.0, 75.0]
+    assert explain.latest.previous_score == 74.0 and explain.latest.reasons == ("粉丝多",)
     assert by_id is not None and by_id.latest.author_id == "k1" and by_id.rank == 1
-    assert partial is not None and partial.latest.author_id == "k4" and partial.latest.delta is None
+    assert partial is not None and partial.latest.author_id == "k4" and partial.latest.delta == 1.0
     assert nobody is None and blank is None
 
 
