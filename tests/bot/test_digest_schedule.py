@@ -79,9 +79,8 @@ def test_scheduler_jobs_fire_monday_nine_in_each_workspace_zone() -> None:
         }
     )
     assert settings.digest.weekly_cron == "0 9 * * 1"  # the shipped default: Monday 09:00
-    service = SimpleNamespace(
-        settings=settings, collect_tick=None, alerts_tick=None, outbox_tick=None, kol_tick=None
-    )
+    ticks = ("collect_tick", "alerts_tick", "outbox_tick", "kol_tick", "retention_tick")
+    service = SimpleNamespace(settings=settings, **dict.fromkeys(ticks))
     scheduler = build_scheduler(service)  # type: ignore[arg-type]
     now = datetime(2026, 3, 8, 4, 0, tzinfo=UTC)  # Sunday
     fires = {
