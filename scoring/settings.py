@@ -146,10 +146,10 @@ class ScoringSettings(BaseModel):
     @field_validator("tiers")
     @classmethod
     def _check_tiers(cls, value: dict[str, tuple[TierBand, ...]]) -> dict[str, tuple[TierBand, ...]]:
-        if "default" not in value:
-            raise ValueError("tiers needs a 'default' entry")
+        # Per platform over the defaults: overriding Weibo's bands keeps the default bands and the
+        # Douyin / 小红书 ones.
         checked: dict[str, tuple[TierBand, ...]] = {}
-        for platform, bands in value.items():
+        for platform, bands in {**DEFAULT_TIERS, **value}.items():
             if not bands:
                 raise ValueError(f"tiers.{platform} is empty")
             ordered = tuple(sorted(bands, key=lambda b: b.min_followers, reverse=True))

@@ -687,6 +687,10 @@ def test_cli_rank_table_and_platform_filter(
     out = capsys.readouterr().out
     assert "acme/瑞幸" in out and "score" in out and "auth" in out
     assert BIG.name in out and "粉丝数未知" in out and "头部" in out
+    # Every component with its weight; NOFOLLOW's unknown reach is shown at the pool median.
+    weights = {c: f"{w:.2f}" for c, w in CFG.prior_weights.items()}
+    assert "percentile×weight: " in out and f"×{weights['engagement']}" in out
+    assert "reach 50(missing)×" in out
     assert main(["--settings", str(path), "kol", "rank", "--watch", "瑞幸", "--platform", "bilibili"]) == 0
     assert "no scored authors on this platform" in capsys.readouterr().out
 

@@ -227,6 +227,22 @@ def _top_components(score: KolScore, n: int = 2) -> str:
     return ", ".join(f"{c} {p * 100:.0f}" for _, c, p in contrib[:n]) or "-"
 
 
+def _weighted_components(score: KolScore) -> str:
+    """Every weighed component as percentile×weight, heaviest weight first; a missing one is
+    marked (scored at the pool median, or left out by kolwatch-kol/1 rankings)."""
+
+    renormalised = score.method_version == "kolwatch-kol/1"
+    parts = []
+    for comp, weight in sorted(score.weights.items(), key=lambda kv: (-kv[1], kv[0])):
+        if weight <= 0:
+            continue
+        pct = score.components.get(comp)
+        missing = "missing" if renormalised else "50(missing)"
+        shown = missing if pct is None else f"{pct * 100:.0f}"
+        parts.append(f"{comp} {shown}×{weight:.2f}")
+    return "  ".join(parts)
+
+
 def _one_line(text: str) -> str:
     return " ".join(_printable(text).split())
 
@@ -258,6 +274,7 @@ def render_table(watch: repos.WatchInfo, current: kol_queries.StoredRanking, sho
             f"{_fit(s.tier, 6)}{s.score:>6.1f}{s.authenticity:>6.2f}  {_top_components(s)}"
         )
         lines.append(f"{'':>5}id {_one_line(s.author_id)}")
+        lines.append(f"{'':>5}percentile×weight: {_weighted_components(s)}")
         for reason in s.reasons[:REASONS_SHOWN]:
             lines.append(f"{'':>5}- {_one_line(reason)}")
         if len(s.reasons) > REASONS_SHOWN:

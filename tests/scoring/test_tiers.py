@@ -70,10 +70,18 @@ def test_tiers_are_configurable_per_platform_in_any_order() -> None:
     assert tier_for(10**9, "weibo", s) == "全部"
 
 
+def test_overriding_one_platform_keeps_the_other_defaults() -> None:
+    s = ScoringSettings(tiers={"weibo": (TierBand(name="全部", min_followers=0),)})
+    assert tier_for(10**9, "weibo", s) == "全部"
+    assert tier_for(2_000_000, "bilibili", s) == "头部"  # the default bands, not restated
+    assert tier_for(2_000_000, "douyin", s) == "腰部"  # Douyin's own bands are kept
+    assert tier_for(400_000, "xiaohongshu", s) == "头部"
+
+
 @pytest.mark.parametrize(
     "tiers",
     [
-        {"weibo": ({"name": "all", "min_followers": 0},)},  # no default
+        {"weibo": ({"name": "all", "min_followers": 10},)},  # a platform's bands must start at 0
         {"default": ({"name": "big", "min_followers": 10},)},  # nothing from 0
         {"default": ({"name": "a", "min_followers": 0}, {"name": "b", "min_followers": 0})},
         {"default": ()},
