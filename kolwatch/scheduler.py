@@ -126,6 +126,10 @@ def build_scheduler(service: Service) -> AsyncIOScheduler:
         ("outbox", every.outbox_every_s, service.outbox_tick),
         ("kol", every.kol_every_s, service.kol_tick),
     ]
+    if settings.database.retention_days is not None:
+        # Hourly tries, one purge per UTC day (claimed in the database): a process that was down
+        # at some fixed hour still purges that day.
+        intervals.append(("retention", 3600.0, service.retention_tick))
     for name, seconds, job in intervals:
         scheduler.add_job(_guarded(name, job), IntervalTrigger(seconds=seconds), id=name, name=name)
     for ws in settings.workspaces:

@@ -19,13 +19,14 @@ from pathlib import Path
 import httpx
 
 from bot.notifiers.base import Notifier
-from kolwatch import jobs, kol_job
+from kolwatch import jobs, kol_job, retention_job
 from kolwatch.notifiers import build_notifiers
 from kolwatch.outbox import DrainSummary, OutboxSender
 from kolwatch.pipeline import Analyzer, Pipeline, RunSummary, process_owner
 from kolwatch.scheduler import build_scheduler
 from kolwatch.settings import Secrets, Settings
 from storage.db import Database
+from storage.repos import PurgeResult
 
 log = logging.getLogger(__name__)
 
@@ -106,6 +107,9 @@ class Service:
 
     async def kol_tick(self) -> int:
         return await self.db.run(kol_job.run_kol_scoring, self.db, self.settings, now=self.clock())
+
+    async def retention_tick(self) -> PurgeResult | None:
+        return await self.db.run(retention_job.run_retention, self.db, self.settings, now=self.clock())
 
     async def digest_tick(self, workspace: str, period: str) -> list[Path]:
         from kolwatch.digest_job import run_digest

@@ -63,7 +63,9 @@ class DatabaseSettings(_Section):
     url: str = "sqlite:///data/kolwatch.db"
     # PIPL/GDPR: accounts with fewer followers are stored with a hashed id and no name. 0 = off.
     pseudonymise_below: int = Field(default=0, ge=0)
-    retention_days: int = Field(default=180, ge=1)
+    # Posts older than this many days are deleted daily by the service (and by `kolwatch db purge`
+    # without --older-than); unset = keep everything.
+    retention_days: int | None = Field(default=None, ge=1)
 
 
 class ServiceSettings(_Section):

@@ -1536,6 +1536,20 @@ class PseudonymiseResult:
     urls: int  # post URLs rewritten or dropped because they named the account
 
 
+def claim_job_period(session: Session, *, job: str, period_key: str, now: datetime) -> bool:
+    """Claim a singleton periodic job (e.g. the daily retention purge) for one period; False when
+    another process or an earlier run has it. Call inside the transaction that does the work: a
+    crash before commit releases the claim, and of two racing processes only one insert succeeds."""
+
+    inserted = session.exec(
+        _insert(session, JobRunRow)
+        .values(job=job, period_key=period_key, started_at=now, finished_at=now, outcome="ok")
+        .on_conflict_do_nothing(index_elements=["job", "period_key"])
+        .returning(JobRunRow.__table__.c.id)  # type: ignore[attr-defined]
+    ).first()
+    return inserted is not None
+
+
 def pseudonymise_existing(session: Session, *, privacy: Privacy) -> PseudonymiseResult:
     """Apply the pseudonymisation rule to authors stored before it was switched on.
 

@@ -329,3 +329,17 @@ def test_privacy_from_uses_the_salt() -> None:
     assert (privacy.pseudonymise_below, privacy.salt) == (1000, "pepper")
     off = load_settings(os.devnull, environ={})
     assert privacy_from(off, {}).pseudonymise_below is None  # off: no salt needed
+
+
+def test_db_purge_needs_an_age(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], no_kolwatch_env: None
+) -> None:
+    path = tmp_path / "settings.toml"
+    path.write_text(f'[database]\nurl = "sqlite:///{tmp_path / "kw.db"}"\n', encoding="utf-8")
+    argv = ["--settings", str(path), "db", "purge"]
+    assert_main_one_line_error(capsys, argv, "--older-than", "retention_days")
+    path.write_text(
+        f'[database]\nurl = "sqlite:///{tmp_path / "kw.db"}"\nretention_days = 30\n', encoding="utf-8"
+    )
+    assert main(argv) == 0
+    assert "purged before" in capsys.readouterr().out

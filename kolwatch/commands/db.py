@@ -45,6 +45,8 @@ def run_purge(args: argparse.Namespace) -> int:
     if age is None:
         from datetime import timedelta
 
+        if settings.database.retention_days is None:
+            raise UserError("give --older-than (e.g. 180d) or set [database] retention_days")
         age = timedelta(days=settings.database.retention_days)
     db = open_database(settings)
     cutoff = datetime.now(UTC) - age
