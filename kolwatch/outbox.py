@@ -2,8 +2,15 @@
 
 Alerts are written with one pending delivery per target in the same transaction that detected
 them. The sender claims due deliveries with a lease, sends through the channel's notifier, and
-records the outcome: sent, retry later (429 retry_after, network trouble, with backoff), or failed
-for good. A crash between sending and recording leaves the lease to expire; the retry resumes
+records the outcome: sent, retry later, or failed for good. Transient trouble (a 429 with its
+retry_after, 5xx, timeouts, network errors, a channel whose notifier is not configured yet, a
+notifier bug) is retried with exponential backoff capped at `backoff_max_s` (30 min) until
+`retry_for_s` (7 days) after the alert was created, so an hours-long outage of Telegram or a robot
+delays alerts but does not drop them; only what the notifier calls permanent (bad token, chat
+gone, 400/403 with a permanent error code, an alert that cannot be rendered) fails at once. A
+delivery that fails for good is logged and reported to the workspace's admins through the other
+channels (a `delivery_failed` alert), in the same transaction that records the failure.
+A crash between sending and recording leaves the lease to expire; the retry resumes
 after the parts already recorded as sent, so a long alert is neither lost nor doubled by a
 crash after the fact is recorded. (A crash in the instant between a message reaching Telegram and
 its record being written can repeat that one part: the at-least-once edge no outbox avoids.)
@@ -159,6 +166,19 @@ def alert_notice(alert: AlertRow) -> Notice:
     )
 
 
+FAILED_KIND = "delivery_failed"
+FailureTargets = Callable[[Any, int], list[tuple[str, str]]]  # (session, workspace id) -> targets
+
+
+def failure_targets(settings: Settings, secrets: Secrets) -> FailureTargets:
+    """Where a delivery that failed for good is reported: the workspace's admin chats and robots."""
+
+    def targets(session: Any, workspace_id: int) -> list[tuple[str, str]]:
+        return alert_targets(session, settings, secrets, workspace_id=workspace_id, level=2, admins_only=True)
+
+    return targets
+
+
 @dataclass
 class DrainSummary:
     sent: int = 0
@@ -167,7 +187,12 @@ class DrainSummary:
 
 
 class OutboxSender:
-    """Delivers pending deliveries through the notifiers (one sender per process at a time)."""
+    """Delivers pending deliveries through the notifiers (one sender per process at a time).
+
+    `retry_for_s`: how long after an alert's creation transient failures are retried;
+    `backoff_max_s`: the longest wait between two attempts (a retry_after from the platform is
+    honoured as given, up to the deadline); `max_attempts`: 0 for no limit besides the deadline.
+    `failure_targets` (optional): where to report a delivery that failed for good."""
 
     def __init__(
         self,
@@ -175,21 +200,43 @@ class OutboxSender:
         notifiers: Mapping[str, Notifier],
         *,
         owner: str,
-        max_attempts: int = 8,
+        retry_for_s: float = 7 * 86400.0,
+        backoff_max_s: float = 1800.0,
+        max_attempts: int = 0,
         lease_s: float = 120.0,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         rng: random.Random | None = None,
+        failure_targets: FailureTargets | None = None,
     ) -> None:
+        if retry_for_s <= 0 or backoff_max_s <= 0 or max_attempts < 0:
+            raise ValueError("retry_for_s and backoff_max_s must be positive, max_attempts >= 0")
         self.db = db
         self.notifiers = dict(notifiers)
         self.owner = owner
+        self.retry_for_s = retry_for_s
+        self.backoff_max_s = backoff_max_s
         self.max_attempts = max_attempts
         self.lease_s = lease_s
         self.clock = clock
         self.rng = rng or random.Random()
+        self.failure_targets = failure_targets
 
     def _backoff(self, attempts: int) -> float:
-        return min(3600.0, 5.0 * 2**attempts) * (0.8 + 0.4 * self.rng.random())
+        wait = 5.0 * 2 ** min(attempts, 30) * (0.8 + 0.4 * self.rng.random())
+        return min(self.backoff_max_s, wait)
+
+    def _retry_at(
+        self, delivery: repos.ClaimedDelivery, now: datetime, wait: float | None
+    ) -> datetime | None:
+        """When to try again after a transient failure, or None: give up (deadline or attempts)."""
+
+        if self.max_attempts and delivery.attempts + 1 >= self.max_attempts:
+            return None
+        deadline = repos.as_utc(delivery.alert.created_at) + timedelta(seconds=self.retry_for_s)
+        if now >= deadline:
+            return None
+        at = now + timedelta(seconds=self._backoff(delivery.attempts) if wait is None else wait)
+        return min(at, deadline)  # a last attempt at the deadline itself
 
     async def drain(self, *, limit: int = 50) -> DrainSummary:
         summary = DrainSummary()
@@ -225,57 +272,62 @@ class OutboxSender:
         now = self.clock()
         if isinstance(notice, Exception):
             log.error("alert %s cannot be rendered: %s", delivery.alert.id, notice)
-            await self._finish(delivery, ok=False, error=f"cannot render: {notice}", parts=0)
+            await self._give_up(delivery, f"cannot render: {notice}", parts=0)
             summary.failed += 1
             return
         if notifier is None:
             # A channel configured without its notifier (e.g. Telegram chats before a token is set):
             # keep the delivery pending and look again later instead of dropping it.
-            await self._finish(
-                delivery,
-                ok=False,
-                error=f"no notifier for channel {delivery.channel!r}",
-                retry_at=now + timedelta(seconds=self._backoff(delivery.attempts)),
-                parts=0,
+            await self._transient(
+                delivery, f"no notifier for channel {delivery.channel!r}", None, 0, now, summary
             )
-            summary.retried += 1
             return
         try:
             result = await notifier.send(notice, delivery.target, resume_from=delivery.parts_sent)
         except Exception as exc:  # a notifier bug must not kill the sender or lose the alert
             log.exception("notifier %s failed on delivery %s", delivery.channel, delivery.id)
-            await self._finish(
-                delivery,
-                ok=False,
-                error=f"{type(exc).__name__}: {exc}",
-                retry_at=now + timedelta(seconds=self._backoff(delivery.attempts)),
-                parts=0,
-            )
-            summary.retried += 1
+            await self._transient(delivery, f"{type(exc).__name__}: {exc}", None, 0, now, summary)
             return
         if result.status == "ok":
             await self._finish(delivery, ok=True, parts=result.parts_sent)
             summary.sent += 1
-        elif result.status == "retry" and delivery.attempts + 1 < self.max_attempts:
-            wait = result.retry_after if result.retry_after is not None else self._backoff(delivery.attempts)
-            await self._finish(
-                delivery,
-                ok=False,
-                error=result.message,
-                parts=result.parts_sent,
-                retry_at=now + timedelta(seconds=wait),
+        elif result.status == "retry":
+            await self._transient(
+                delivery, result.message, result.retry_after, result.parts_sent, now, summary
             )
-            summary.retried += 1
         else:
-            log.error(
-                "delivery %s to %s:%s failed for good: %s",
-                delivery.id,
-                delivery.channel,
-                delivery.target,
-                result.message,
-            )
-            await self._finish(delivery, ok=False, error=result.message, parts=result.parts_sent)
+            await self._give_up(delivery, result.message, parts=result.parts_sent)
             summary.failed += 1
+
+    async def _transient(
+        self,
+        delivery: repos.ClaimedDelivery,
+        error: str,
+        wait: float | None,
+        parts: int,
+        now: datetime,
+        summary: DrainSummary,
+    ) -> None:
+        retry_at = self._retry_at(delivery, now, wait)
+        if retry_at is None:
+            await self._give_up(
+                delivery, f"still failing after {delivery.attempts + 1} attempts: {error}", parts=parts
+            )
+            summary.failed += 1
+            return
+        await self._finish(delivery, ok=False, error=error, parts=parts, retry_at=retry_at)
+        summary.retried += 1
+
+    async def _give_up(self, delivery: repos.ClaimedDelivery, error: str, *, parts: int) -> None:
+        log.error(
+            "delivery %s of alert %s to %s:%s failed for good: %s",
+            delivery.id,
+            delivery.alert.id,
+            delivery.channel,
+            delivery.target,
+            error,
+        )
+        await self._finish(delivery, ok=False, error=error, parts=parts, gave_up=True)
 
     async def _finish(
         self,
@@ -285,18 +337,60 @@ class OutboxSender:
         parts: int,
         error: str = "",
         retry_at: datetime | None = None,
+        gave_up: bool = False,
     ) -> None:
         def write() -> None:
             with self.db.write() as session:
-                repos.finish_delivery(
+                now = self.clock()
+                recorded = repos.finish_delivery(
                     session,
                     delivery_id=delivery.id,
                     owner=self.owner,
-                    now=self.clock(),
+                    now=now,
                     ok=ok,
                     parts_sent=parts,
                     error=error,
                     retry_at=retry_at,
                 )
+                if recorded and gave_up:
+                    self._report_failure(session, delivery, error, now)
 
         await self.db.run(write)
+
+    def _report_failure(
+        self, session: Any, delivery: repos.ClaimedDelivery, error: str, now: datetime
+    ) -> None:
+        """An admin alert about a delivery that failed for good, through the other channels (never
+        about a failed failure report: that would loop)."""
+
+        alert = delivery.alert
+        if self.failure_targets is None or alert.kind == FAILED_KIND:
+            return
+        targets = [
+            t
+            for t in self.failure_targets(session, alert.workspace_id)
+            if t != (delivery.channel, delivery.target)
+        ]
+        where = f"{delivery.channel}:{delivery.target}"
+        repos.enqueue_alert(
+            session,
+            alert=repos.AlertSpec(
+                workspace_id=alert.workspace_id,
+                kind=FAILED_KIND,
+                level=2,
+                key=f"{FAILED_KIND}:{delivery.id}",
+                incident=f"{FAILED_KIND}:{where}",
+                title=f"告警投递失败 delivery failed: {where}",
+                body="\n".join(
+                    (
+                        f"告警「{alert.title}」未能送达 {where}（已放弃重试）。",
+                        f"原因 reason: {error[:300]}",
+                        f"告警时间 created: {repos.as_utc(alert.created_at).isoformat(timespec='minutes')}",
+                        "请检查该渠道的令牌/机器人配置或网络；修复后可在其他渠道查看该告警。",
+                    )
+                ),
+                details={"delivery_id": delivery.id, "alert_id": alert.id, "channel": delivery.channel},
+                created_at=now,
+            ),
+            targets=targets,
+        )

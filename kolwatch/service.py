@@ -21,10 +21,10 @@ import httpx
 from bot.notifiers.base import Notifier
 from kolwatch import jobs, kol_job, retention_job
 from kolwatch.notifiers import build_notifiers
-from kolwatch.outbox import DrainSummary, OutboxSender
+from kolwatch.outbox import DrainSummary, OutboxSender, failure_targets
 from kolwatch.pipeline import Analyzer, Pipeline, RunSummary, process_owner
 from kolwatch.scheduler import build_scheduler
-from kolwatch.settings import Secrets, Settings
+from kolwatch.settings import Secrets, Settings, parse_duration
 from storage.db import Database
 from storage.repos import PurgeResult
 
@@ -68,12 +68,16 @@ class Service:
             owner=self.owner,
         )
         self.notifiers = dict(notifiers) if notifiers is not None else build_notifiers(settings, self.secrets)
+        service = settings.service
         self.sender = OutboxSender(
             db,
             self.notifiers,
             owner=self.owner,
-            max_attempts=settings.service.max_delivery_attempts,
+            retry_for_s=parse_duration(service.delivery_retry_for).total_seconds(),
+            backoff_max_s=parse_duration(service.delivery_backoff_max).total_seconds(),
+            max_attempts=service.max_delivery_attempts,
             clock=clock,
+            failure_targets=failure_targets(settings, self.secrets),
         )
         self._stop = asyncio.Event()
 

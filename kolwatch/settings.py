@@ -76,8 +76,18 @@ class ServiceSettings(_Section):
     outbox_every_s: float = Field(default=5.0, gt=0)
     kol_every_s: float = Field(default=3600.0, gt=0)
     analyze_batch: int = Field(default=200, ge=1)
-    max_delivery_attempts: int = Field(default=8, ge=1)
+    # Transient delivery failures (429, 5xx, timeouts, network) are retried with backoff capped at
+    # delivery_backoff_max until delivery_retry_for after the alert; 0 attempts = no extra limit.
+    delivery_retry_for: str = "7d"
+    delivery_backoff_max: str = "30m"
+    max_delivery_attempts: int = Field(default=0, ge=0)
     alerts_dir: str = "data/alerts"  # where the "file" channel writes alerts as JSON lines
+
+    @field_validator("delivery_retry_for", "delivery_backoff_max")
+    @classmethod
+    def _delivery_duration(cls, value: str) -> str:
+        parse_duration(value)
+        return value
 
 
 class BotSettings(_Section):
