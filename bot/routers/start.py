@@ -32,7 +32,12 @@ COMMANDS: tuple[tuple[str, str, str, str], ...] = (
         "/sentiment [监测] [7d]",
     ),
     ("trending", "上升话题词", "Trending terms", "/trending [监测] [24h]"),
-    ("kol", "KOL 排名与解释", "KOL ranking and explanations", "/kol [监测] [平台] · /kol explain <作者>"),
+    (
+        "kol",
+        "KOL 排名与解释",
+        "KOL ranking and explanations",
+        "/kol [监测] [平台] [7d] · /kol explain <作者>",
+    ),
     ("sov", "声量份额（对比竞品）", "Share of voice against competitors", "/sov [监测] [7d]"),
     ("digest", "日报 / 周报", "Daily / weekly digest", "/digest [day|week]"),
     (
