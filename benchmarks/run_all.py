@@ -3,7 +3,8 @@
 Each one measures its ratios within its own run (e.g. kolwatch vs stock snownlp, 1 watch vs 1,000),
 so a noisy shared machine changes absolute numbers but not the comparisons. Data from the shared
 folder is read from $KOLWATCH_SHARED (default: ../shared beside the checkout); a benchmark that needs
-it and cannot find it says so and is counted as skipped.
+it and cannot find it prints a line starting with "skipped:" and exits 0, and is reported as
+skipped (never as ok). The run fails when any benchmark fails; skipped ones are listed.
 """
 
 from __future__ import annotations
@@ -27,19 +28,50 @@ BENCHMARKS: list[tuple[str, list[str], str]] = [
 ]
 
 
+SKIP_PREFIX = "skipped:"
+
+
+def run_one(script: str, args: list[str]) -> str:
+    """Run one benchmark, echoing its output as it comes; "ok", "skipped" or "exit N"."""
+
+    skipped = False
+    with subprocess.Popen(
+        [sys.executable, "-u", str(HERE / script), *args],
+        cwd=HERE.parent,
+        stdout=subprocess.PIPE,
+        text=True,
+        encoding="utf-8",
+        errors="replace",
+    ) as proc:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            sys.stdout.write(line)
+            sys.stdout.flush()
+            skipped = skipped or line.startswith(SKIP_PREFIX)
+    return outcome(proc.returncode, skipped)
+
+
+def outcome(code: int, skipped: bool) -> str:
+    if code != 0:
+        return f"exit {code}"
+    return "skipped" if skipped else "ok"
+
+
 def main() -> int:
     results: list[tuple[str, str, float]] = []
     for script, args, what in BENCHMARKS:
         print(f"\n=== {script}: {what}", flush=True)
         started = time.monotonic()
-        code = subprocess.call([sys.executable, str(HERE / script), *args], cwd=HERE.parent)
-        elapsed = time.monotonic() - started
-        results.append((script, "ok" if code == 0 else f"exit {code}", elapsed))
+        result = run_one(script, args)
+        results.append((script, result, time.monotonic() - started))
     print("\n=== summary")
     print(f"{'benchmark':<24} {'result':<10} {'seconds':>8}")
-    for script, outcome, elapsed in results:
-        print(f"{script:<24} {outcome:<10} {elapsed:>8.1f}")
-    return 0 if all(outcome == "ok" for _, outcome, _ in results) else 1
+    for script, result, elapsed in results:
+        print(f"{script:<24} {result:<10} {elapsed:>8.1f}")
+    skipped = [script for script, result, _ in results if result == "skipped"]
+    if skipped:
+        print(f"skipped (no data under $KOLWATCH_SHARED): {', '.join(skipped)}")
+    return 0 if all(result in ("ok", "skipped") for _, result, _ in results) else 1
 
 
 if __name__ == "__main__":

@@ -79,11 +79,21 @@ class ReplayAlert:
             "watch": self.watch,
             "kind": self.kind,
             "level": self.level,
+            "level_name": _level_name(self.level),
             "key": self.key,
             "title": self.title,
             "post_ids": list(self.post_ids),
             "incident": self.incident,
         }
+
+
+def _level_name(level: int) -> str:
+    """"橙色预警 II" for level 3: `level` counts up with severity (1 = 蓝 IV .. 4 = 红 I), the
+    reverse of the Roman numerals, so the JSONL carries the name people read too."""
+
+    from nlp.trends import Level
+
+    return Level(level).label if level in tuple(Level) else str(level)
 
 
 @dataclass
@@ -188,10 +198,13 @@ def parse_record(line: str, number: int) -> ReplayRecord:
 
 
 def read_records(lines: Iterable[str]) -> list[ReplayRecord]:
-    """Parse every non-blank line (1-based numbers in errors), ordered by created_at (stable)."""
+    """Parse every non-blank line (1-based numbers in errors), ordered by created_at (stable); a
+    byte-order mark before the first line is skipped."""
 
     records = []
     for number, line in enumerate(lines, 1):
+        if number == 1:
+            line = line.removeprefix("\ufeff")  # a UTF-8 BOM (Excel, Notepad) is not part of the JSON
         if line.strip():
             records.append(parse_record(line, number))
     records.sort(key=lambda r: r.post.created_at)

@@ -407,11 +407,12 @@ def validate_watches(settings: Settings) -> None:
     from nlp.query import QuerySyntaxError, anchored, parse, phrase
 
     config = alert_config(settings)
+    platforms = known_platforms(settings)
     for wi, ws in enumerate(settings.workspaces):
         for j, watch in enumerate(ws.watches):
             where = f"{settings.where('workspaces', wi, 'watches', j)}: workspaces[{wi}].watches[{j}]"
             try:
-                query = parse(watch.query)
+                query = parse(watch.query, platforms=platforms)
             except QuerySyntaxError as exc:
                 raise SettingsError(f"{where}.query ({watch.name}): {exc.one_line()}") from None
             if not anchored(query):
@@ -437,6 +438,21 @@ def validate_watches(settings: Settings) -> None:
                 watch_settings(config, watch.detectors)
             except ValueError as exc:
                 raise SettingsError(f"{where}.detectors.{exc}") from None
+
+
+def known_platforms(settings: Settings) -> frozenset[str]:
+    """The platform names posts can carry, for `platform:` in queries: every collector's, the
+    platforms RSSHub routes map to (xiaohongshu, douyin, ...) and RSS sources' `platform` option."""
+
+    from collectors import COLLECTORS
+    from collectors.rss import RSSHUB_PLATFORMS
+
+    names = set(COLLECTORS) | set(RSSHUB_PLATFORMS.values())
+    for source in settings.sources:
+        override = source.options.get("platform")
+        if isinstance(override, str) and override.strip():
+            names.add(override.strip())
+    return frozenset(names)
 
 
 def scoring_settings(settings: Settings) -> ScoringSettings:

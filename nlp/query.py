@@ -33,6 +33,7 @@ prints a canonical form (minimal parentheses and quotes, explicit AND) so that
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Union
 
@@ -43,6 +44,7 @@ MAX_TERM_CHARS = 100
 MAX_NEAR = 500
 
 FIELDS: frozenset[str] = frozenset({"platform", "author", "lang"})
+_FIELD_EXAMPLES = {"platform": "weibo", "author": "雷军", "lang": "zh"}
 KEYWORDS: frozenset[str] = frozenset({"AND", "OR", "NOT"})
 
 _OPEN = {"(", "（"}
@@ -179,7 +181,10 @@ def _tokenize(q: str) -> list[_Tok]:
                     tok = toks.pop()
                     toks.append(_Tok("field", tok.value, tok.pos, value))
                 else:
-                    raise QuerySyntaxError(f"field {word[:-1]!r} needs a value, e.g. {word}weibo", start, q)
+                    example = _FIELD_EXAMPLES.get(toks[-1].value, "weibo")
+                    raise QuerySyntaxError(
+                        f"field {word[:-1]!r} needs a value, e.g. {word}{example}", start, q
+                    )
     toks.append(_Tok("end", "", n))
     return toks
 
@@ -230,8 +235,9 @@ def _classify_word(q: str, word: str, start: int, end: int) -> _Tok:
 
 
 class _Parser:
-    def __init__(self, q: str) -> None:
+    def __init__(self, q: str, platforms: Collection[str] | None = None) -> None:
         self.q = q
+        self.platforms = None if platforms is None else frozenset(p.casefold() for p in platforms)
         self.toks = _tokenize(q)
         self.i = 0
         self.depth = 0
@@ -333,6 +339,14 @@ class _Parser:
                 raise self.error(f"field {tok.value!r} needs a value", tok.pos)
             if len(value) > MAX_TERM_CHARS:
                 raise self.error(f"field value longer than {MAX_TERM_CHARS} characters", tok.pos)
+            if (
+                tok.value == "platform"
+                and self.platforms is not None
+                and value.casefold() not in self.platforms
+            ):
+                raise self.error(
+                    f"unknown platform {value!r} (known: {', '.join(sorted(self.platforms))})", tok.pos
+                )
             return Field(tok.value, value)
         if tok.kind == "end":
             raise self.error("query ends where a term was expected", tok.pos)
@@ -383,8 +397,11 @@ def _flatten(kind: type[And] | type[Or], parts: list[Query]) -> Query:
     return kind(tuple(flat))
 
 
-def parse(q: str) -> Query:
-    """Parse a watch query; raises QuerySyntaxError pointing at the first mistake."""
+def parse(q: str, *, platforms: Collection[str] | None = None) -> Query:
+    """Parse a watch query; raises QuerySyntaxError pointing at the first mistake.
+
+    `platforms`: the platform names posts can carry (the caller knows the collectors); when given,
+    a `platform:` value outside them is an error naming them, so a typo does not match nothing."""
 
     if not isinstance(q, str):
         raise TypeError(f"query must be str, not {type(q).__name__}")
@@ -397,7 +414,7 @@ def parse(q: str) -> Query:
     for i, c in enumerate(q):
         if unicodedata.category(c) == "Cc" and not c.isspace():
             raise QuerySyntaxError(f"control character U+{ord(c):04X} in query", i, q)
-    return _Parser(q).parse()
+    return _Parser(q, platforms).parse()
 
 
 def phrase(text: str) -> Term:

@@ -115,3 +115,23 @@ def test_settings_accept_quoted_competitor_names(tmp_path: Path) -> None:
 def test_settings_reject_unusable_competitor_names(tmp_path: Path, competitors: str, message: str) -> None:
     with pytest.raises(SettingsError, match=message):
         load_settings(_settings(tmp_path, competitors), environ={})
+
+
+def test_settings_reject_an_unknown_platform_in_a_query(tmp_path: Path) -> None:
+    path = tmp_path / "settings.toml"
+    path.write_text(
+        '[[workspaces]]\nname = "acme"\n[[workspaces.watches]]\nname = "瑞幸"\n'
+        'query = "瑞幸 platform:weibp"\n',
+        encoding="utf-8",
+    )
+    with pytest.raises(SettingsError, match=r"query \(瑞幸\): unknown platform 'weibp' \(known: .*weibo.*\)"):
+        load_settings(path, environ={})
+    # RSSHub platforms and an RSS source's own platform option are known too.
+    path.write_text(
+        '[[workspaces]]\nname = "acme"\n[[workspaces.watches]]\nname = "瑞幸"\n'
+        'query = "瑞幸 (platform:xiaohongshu OR platform:mysite)"\n'
+        '[[sources]]\nworkspace = "acme"\nplatform = "rss"\nkind = "feed"\n'
+        'target = "https://example.com/feed"\noptions = { platform = "mysite" }\n',
+        encoding="utf-8",
+    )
+    assert load_settings(path, environ={}).workspaces[0].watches[0].query.endswith("mysite)")

@@ -170,6 +170,8 @@ def test_replay_prints_alerts_in_simulated_time_and_delivers_nothing(tmp_path: P
     for alert in out:
         assert set(alert) >= {"created_at", "watch", "kind", "level", "key", "title", "post_ids"}
         assert alert["watch"] == "鹿角" and isinstance(alert["level"], int) and 1 <= alert["level"] <= 4
+        roman = {1: "蓝色预警 IV", 2: "黄色预警 III", 3: "橙色预警 II", 4: "红色预警 I"}
+        assert alert["level_name"] == roman[alert["level"]] and alert["level_name"] in alert["title"]
         created = datetime.fromisoformat(alert["created_at"])
         # Simulated time: within the burst's two hours (plus the closing bucket), not the wall clock.
         assert T0 + timedelta(hours=QUIET_HOURS) < created <= T0 + timedelta(hours=QUIET_HOURS + 3)
@@ -348,3 +350,15 @@ def test_replay_refuses_tables_without_a_schema_version(tmp_path: Path) -> None:
 
     with pytest.raises(UserError, match="no kolwatch schema version"):
         open_replay_database(url)
+
+
+def test_a_byte_order_mark_before_the_first_line_is_skipped(tmp_path: Path) -> None:
+    rows = lines(stream(8))[:3]
+    assert len(read_records(["\ufeff" + rows[0], *rows[1:]])) == 3
+    # Only before the first line: elsewhere it is a broken line.
+    with pytest.raises(ReplayInputError, match="line 2: not valid JSON"):
+        read_records([rows[0], "\ufeff" + rows[1]])
+    posts = tmp_path / "bom.jsonl"
+    posts.write_bytes(b"\xef\xbb\xbf" + "\n".join(rows).encode("utf-8") + b"\n")
+    with posts.open(encoding="utf-8") as handle:
+        assert len(read_records(handle)) == 3

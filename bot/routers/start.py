@@ -66,6 +66,10 @@ def help_text(access: ChatAccess) -> str:
             "时间段 periods: 1h..90d, e.g. 24h 7d 2w；监测名可省略，默认第一个 watch name optional."
         ),
         render.escape(
+            '查询 query: AND OR NOT ( ) "短语 phrase" · A NEAR/n B：两词之间最多 n 个字符（不是词）'
+            " at most n characters (not words) between A and B · platform: author: lang:"
+        ),
+        render.escape(
             "每条帖子下方的按钮可纠正情感，管理员可忽略作者 "
             "Buttons under each post fix its sentiment; admins can also ignore its author."
         ),

@@ -21,7 +21,8 @@ USAGE = (
     "用法 usage:\n"
     "/watch list\n/watch show <名称 name>\n/watch add <名称 name> <查询 query>\n"
     "/watch edit <名称 name> <查询 query>\n/watch remove <名称 name>\n"
-    '查询示例 query example: 瑞幸 OR luckin OR "瑞幸咖啡" NOT 招聘'
+    '查询示例 query example: 瑞幸 OR luckin OR "瑞幸咖啡" NOT 招聘\n'
+    "瑞幸 NEAR/5 降价：两词之间最多 5 个字符 at most 5 characters between them"
 )
 
 

@@ -1,7 +1,8 @@
 """`kolwatch replay --posts FILE.jsonl [--watch NAME [--query Q]] [--db URL]`: backtest alert settings.
 
 Prints every alert that would have fired as JSONL on standard output (created_at in simulated
-time, watch, kind, level, key, title, post_ids, incident); nothing is delivered. A summary line
+time, watch, kind, level 1..4 with 4 = 红 I, level_name, key, title, post_ids, incident); nothing
+is delivered. A summary line
 goes to standard error; progress is drawn only on a terminal.
 """
 
@@ -19,7 +20,12 @@ from kolwatch.progress import Progress
 
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
-        "replay", help="feed exported posts through matching, detectors and alert rules (no delivery)"
+        "replay",
+        help="feed exported posts through matching, detectors and alert rules (no delivery)",
+        description="Prints one JSON line per alert that would have fired: created_at (simulated "
+        "time), watch, kind, level, level_name, key, title, post_ids, incident. `level` counts up "
+        "with severity, 1 = 蓝 IV, 2 = 黄 III, 3 = 橙 II, 4 = 红 I (the reverse of the Roman "
+        "numerals); level_name spells it out, e.g. 橙色预警 II.",
     )
     parser.add_argument("--posts", required=True, help="JSONL in the `kolwatch export` shape ('-' = stdin)")
     parser.add_argument("--watch", help="replay only this watch of the settings (or name the --query)")

@@ -272,3 +272,31 @@ def test_any_input_parses_or_fails_with_a_position(text: str) -> None:
         assert e.message
     else:
         assert parse(to_string(q)) == q
+
+
+def test_field_value_examples_fit_the_field() -> None:
+    with pytest.raises(QuerySyntaxError, match=r"e\.g\. author:雷军"):
+        parse("x author: y")
+    with pytest.raises(QuerySyntaxError, match=r"e\.g\. lang:zh"):
+        parse("x lang: y")
+    with pytest.raises(QuerySyntaxError, match=r"e\.g\. platform:weibo"):
+        parse("x platform: y")
+
+
+def test_platform_values_are_checked_against_known_platforms() -> None:
+    known = ("weibo", "bilibili", "xiaohongshu")
+    assert parse("x platform:Weibo", platforms=known) == And((Term("x"), Field("platform", "Weibo")))
+    with pytest.raises(QuerySyntaxError) as info:
+        parse("x NOT platform:weibp", platforms=known)
+    assert info.value.position == 6
+    assert info.value.message == "unknown platform 'weibp' (known: bilibili, weibo, xiaohongshu)"
+    assert parse("x platform:weibp") == And((Term("x"), Field("platform", "weibp")))  # no list: not checked
+
+
+def test_phrase_builds_a_literal_term() -> None:
+    from nlp.query import phrase
+
+    assert phrase(' “a OR b” ') == Term("a OR b")
+    assert phrase('x"y\\') == Term('x"y\\')
+    with pytest.raises(QuerySyntaxError, match="empty name"):
+        phrase("「」")
