@@ -18,7 +18,6 @@ import base64
 import csv
 import html
 import io
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -28,7 +27,7 @@ from zoneinfo import ZoneInfo
 
 from sqlmodel import Session
 
-from bot import charts
+from bot import brand_terms, charts
 from bot.notifiers.base import Attachment, Notice, safe_link_url
 from bot.render import clean_text
 from nlp.types import NEGATIVE, NEUTRAL, POSITIVE
@@ -156,9 +155,7 @@ def collect_digest(
     start, end = window.start, window.end
     out = []
     for w in watches:
-        terms = queries.trending_terms(
-            session, watch_id=w.id, start=start, end=end, limit=TOP_TERMS, exclude=_brand_words(w)
-        )
+        terms = brand_terms.trending_terms(session, watch=w, start=start, end=end, limit=TOP_TERMS)
         out.append(
             WatchDigest(
                 watch=w,
@@ -205,18 +202,6 @@ def collect_digest(
         watches=tuple(out),
         health=tuple(h for h in repos.source_health(session, workspace_id=workspace_id) if h.enabled),
     )
-
-
-def _brand_words(watch: queries.WatchRef) -> list[str]:
-    """The watch's own query words and competitor names: always frequent, never 'trending'."""
-
-    words = re.findall(r'"([^"]+)"|([^\s()"]+)', watch.query)
-    plain = [a or b for a, b in words]
-    return [
-        w
-        for w in [watch.name, *watch.competitors, *plain]
-        if w.upper() not in ("AND", "OR", "NOT") and ":" not in w and not w.upper().startswith("NEAR/")
-    ]
 
 
 # --------------------------------------------------------------------------- formatting helpers

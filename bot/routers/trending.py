@@ -9,7 +9,7 @@ from aiogram.filters import Command
 from aiogram.types import Message
 from sqlmodel import Session
 
-from bot import render
+from bot import brand_terms, render
 from bot.filters import KnownChat
 from bot.middlewares import EXPENSIVE
 from bot.routers.common import (
@@ -22,7 +22,6 @@ from bot.routers.common import (
     watch_and_period,
     window,
 )
-from nlp.query import parse, positive_terms
 from storage import queries
 from storage.bot_repo import ChatAccess
 from storage.db import Database
@@ -36,10 +35,8 @@ def _load(
 ) -> tuple[queries.WatchRef, tuple[queries.TermTrend, ...]]:
     watch = pick_watch(session, workspace_id=workspace_id, name=name)
     start, end = window(period)
-    # The watch's own brand words are in every mention; they are the subject, not a trend.
-    own = [t.text for t in positive_terms(parse(watch.query))]
-    terms = queries.trending_terms(session, watch_id=watch.id, start=start, end=end, limit=TOP, exclude=own)
-    return watch, terms
+    # The watch's own words and their pieces are in every mention: the subject, not a trend.
+    return watch, brand_terms.trending_terms(session, watch=watch, start=start, end=end, limit=TOP)
 
 
 def render_trending(watch: queries.WatchRef, terms: tuple[queries.TermTrend, ...], period: str) -> str:
