@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from sqlalchemy import func, select
 from sqlmodel import Session, col
 
-from nlp.query import parse
+from nlp.query import parse, phrase
 from nlp.types import NEGATIVE, NEUTRAL, POSITIVE
 from storage.models import (
     AuthorRow,
@@ -168,7 +168,10 @@ def check_query(query: str) -> str:
 def _check_competitors(competitors: tuple[str, ...]) -> list[str]:
     if len(competitors) > MAX_COMPETITORS:
         raise BotRepoError(f"最多 {MAX_COMPETITORS} 个竞品 at most {MAX_COMPETITORS} competitors")
-    return [check_watch_name(c) for c in competitors]
+    names = [check_watch_name(c) for c in competitors]
+    for name in names:
+        phrase(name)  # matched as one literal phrase: QuerySyntaxError if it cannot be one ('""')
+    return names
 
 
 def _watch_row(session: Session, workspace_id: int, name: str) -> WatchRow | None:

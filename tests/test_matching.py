@@ -13,6 +13,7 @@ from kolwatch.matching import CompiledWatches, competitor_query
 from kolwatch.settings import load_settings
 from nlp.query import QuerySyntaxError, Term
 from nlp.types import Analysis
+from storage.db import Database
 from storage.repos import WatchInfo
 
 
@@ -135,3 +136,15 @@ def test_settings_reject_an_unknown_platform_in_a_query(tmp_path: Path) -> None:
         encoding="utf-8",
     )
     assert load_settings(path, environ={}).workspaces[0].watches[0].query.endswith("mysite)")
+
+
+def test_bot_repo_refuses_a_competitor_that_cannot_be_a_phrase(sqlite_db: Database) -> None:
+    from storage import bot_repo, repos
+
+    with sqlite_db.write() as s:
+        repos.sync_config(s, workspaces=[repos.WorkspaceSpec("acme")], sources=[])
+        ws = repos.workspace_ids(s)["acme"]
+        with pytest.raises(QuerySyntaxError, match="empty name"):
+            bot_repo.add_watch(s, workspace_id=ws, name="瑞幸", query="瑞幸", competitors=("“”",))
+        w = bot_repo.add_watch(s, workspace_id=ws, name="瑞幸", query="瑞幸", competitors=("“喜茶”",))
+    assert w.competitors == ("“喜茶”",)
