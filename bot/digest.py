@@ -6,6 +6,12 @@ trend with the top negative posts, share of voice against the competitors, top p
 rising KOLs (and ranked authors whose posts turned negative), trending terms with the posts behind
 them, alerts of the period; once per workspace: source health. Every claim carries links to posts.
 
+One definition of volume throughout: every number of mentions in a digest (the headline, its
+change, the volume chart, share of voice, the sentiment base, the brand rows of the CSV) counts
+raw mentions, copies included (原始提及). Next to the headline, "去重后" counts near-duplicates
+once over the whole period (a post and its copies are one, `queries.distinct_mentions`); the CSV's
+`duplicate_of` column names the original of each copy, so both numbers can be recounted from it.
+
 Safety: every text from the platforms is escaped into the HTML (html.escape, quote=True), links are
 kept only when they are absolute http(s) URLs, and the page carries a Content-Security-Policy that
 allows no script and no network fetch (charts are base64 `data:` PNGs, styles inline). CSV cells
@@ -115,6 +121,7 @@ class TermEvidence:
 class WatchDigest:
     watch: queries.WatchRef
     volume: queries.VolumeSummary
+    distinct: int  # brand mentions with near-duplicates counted once over the period
     sentiment: queries.SentimentSummary
     sov: queries.ShareOfVoice
     top_posts: tuple[MentionItem, ...]
@@ -162,6 +169,7 @@ def collect_digest(
                 volume=queries.volume_summary(
                     session, watch_id=w.id, start=start, end=end, step=window.step, tz=window.tz
                 ),
+                distinct=queries.distinct_mentions(session, watch_id=w.id, start=start, end=end),
                 sentiment=queries.sentiment_summary(
                     session,
                     watch_id=w.id,
@@ -211,6 +219,14 @@ def pct(value: float | None) -> str:
     return "—" if value is None else f"{100 * value:.1f}%"
 
 
+def raw_change(volume: queries.VolumeSummary) -> float | None:
+    """Change of raw mentions against the previous period of equal length; None when it had none."""
+
+    if not volume.previous_raw_total:
+        return None
+    return (volume.raw_total - volume.previous_raw_total) / volume.previous_raw_total
+
+
 def change_text(value: float | None, previous: int) -> str:
     if value is None:
         return "上期为 0" if previous == 0 else "—"
@@ -245,9 +261,10 @@ def render_charts(data: DigestData) -> tuple[Chart, ...]:
     for index, wd in enumerate(data.watches, start=1):
         name = wd.watch.name
         volume = charts.volume_chart(
-            [charts.Series(name, tuple((p.start, float(p.volume)) for p in wd.volume.series))],
+            [charts.Series(name, tuple((p.start, float(p.raw_volume)) for p in wd.volume.series))],
             title=f"{name} 提及量趋势",
             tz=tz,
+            y_label="提及量（条，原始）",
         )
         senti = charts.sentiment_share_chart(
             [charts.SentimentBucket(p.start, p.positive, p.neutral, p.negative) for p in wd.sentiment.trend],
@@ -281,15 +298,19 @@ def text_lines(data: DigestData) -> tuple[list[str], list[tuple[str, str]]]:
         v, s = wd.volume, wd.sentiment
         lines.append("")
         lines.append(f"【{wd.watch.name}】")
-        lines.append(f"提及量 {v.total:,}（环比 {change_text(v.change, v.previous_total)}）")
         lines.append(
-            f"情感: 正面 {pct(s.share(POSITIVE))} / 中性 {pct(s.share(NEUTRAL))}"
-            f" / 负面 {pct(s.share(NEGATIVE))}"
+            f"提及量 {v.raw_total:,} 条原始提及（环比 {change_text(raw_change(v), v.previous_raw_total)}）"
+            f"；去重后 {wd.distinct:,} 条（近似重复只计一次）"
+        )
+        lines.append(
+            f"情感（{s.total:,} 条原始提及，已评分 {s.scored:,}）: 正面 {pct(s.share(POSITIVE))}"
+            f" / 中性 {pct(s.share(NEUTRAL))} / 负面 {pct(s.share(NEGATIVE))}"
             f"（上期负面 {pct(s.previous_negative_share)}）"
         )
         if wd.sov.total:
             lines.append(
-                "声量份额: " + "，".join(f"{e.name} {pct(e.share)}（{e.mentions:,}）" for e in wd.sov.entries)
+                "声量份额（原始提及）: "
+                + "，".join(f"{e.name} {pct(e.share)}（{e.mentions:,}）" for e in wd.sov.entries)
             )
         if wd.terms:
             lines.append("热议词: " + "、".join(f"{t.term.term}({t.term.count})" for t in wd.terms[:5]))
@@ -358,6 +379,7 @@ CSV_FIELDS = (
     "views",
     "sentiment",
     "label",
+    "duplicate_of",  # platform:post_id of the original when the post is a near-duplicate
     "text",
 )
 
@@ -371,8 +393,11 @@ def csv_cell(value: object) -> str:
     return text
 
 
-def mention_csv_row(watch: str, m: queries.MentionItem, zone: ZoneInfo) -> list[str]:
-    """One mention as a CSV row of CSV_FIELDS (the digest's CSV and the bot's /export share it)."""
+def mention_csv_row(
+    watch: str, m: queries.MentionItem, zone: ZoneInfo, duplicate_of: str = ""
+) -> list[str]:
+    """One mention as a CSV row of CSV_FIELDS (the digest's CSV and the bot's /export share it);
+    `duplicate_of` from queries.duplicate_origins."""
 
     return [
         csv_cell(v)
@@ -392,6 +417,7 @@ def mention_csv_row(watch: str, m: queries.MentionItem, zone: ZoneInfo) -> list[
             m.views,
             "" if m.sentiment is None else f"{m.sentiment:.3f}",
             m.label,
+            duplicate_of,
             (m.title + "\n" + m.text).strip(),
         )
     ]
@@ -404,11 +430,12 @@ def mentions_csv(session: Session, data: DigestData) -> bytes:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(CSV_FIELDS)
+    zone = ZoneInfo(data.window.tz)
     for wd in data.watches:
-        for m in queries.iter_mentions(
-            session, watch_id=wd.watch.id, start=data.window.start, end=data.window.end
-        ):
-            writer.writerow(mention_csv_row(wd.watch.name, m, ZoneInfo(data.window.tz)))
+        start, end = data.window.start, data.window.end
+        copies = queries.duplicate_origins(session, watch_id=wd.watch.id, start=start, end=end)
+        for m in queries.iter_mentions(session, watch_id=wd.watch.id, start=start, end=end):
+            writer.writerow(mention_csv_row(wd.watch.name, m, zone, copies.get(m.post_pk, "")))
     return ("\ufeff" + out.getvalue()).encode("utf-8")
 
 
@@ -499,16 +526,20 @@ def _watch_section(index: int, wd: WatchDigest, data: DigestData, by_name: dict[
     out = [
         f"<h2 id={anchor}>{_e(wd.watch.name)}</h2>",
         "<div class=kpi>",
-        f"<div>提及量<b>{v.total:,}</b>"
-        f"<a href=#{anchor}-top>环比 {_e(change_text(v.change, v.previous_total))}</a></div>",
+        f"<div>提及量（原始）<b>{v.raw_total:,}</b>"
+        f"<a href=#{anchor}-top>环比 {_e(change_text(raw_change(v), v.previous_raw_total))}</a></div>",
+        f"<div>去重后<b>{wd.distinct:,}</b>近似重复只计一次</div>",
         f"<div>互动量<b>{v.engagement:,.0f}</b></div>",
         f"<div>负面占比<b class={neg_cls}>{_e(pct(s.share(NEGATIVE)))}</b>"
         f"<a href=#{anchor}-neg>上期 {_e(pct(s.previous_negative_share))}</a></div>",
         f"<div>正面占比<b>{_e(pct(s.share(POSITIVE)))}</b></div>",
         f"<div>预警<b>{len(wd.alerts)}</b></div>",
         "</div>",
-        "<p class=muted>提及量为去除近似重复后的品牌提及（不含竞品）；情感按全部品牌提及计算，"
-        f"其中 {s.unscored:,} 条非中文或无法评分。</p>",
+        "<p class=muted>本报告的提及数均为原始提及：品牌自身的全部提及（不含竞品，含近似重复与"
+        f"被忽略的作者），提及量、趋势图、声量份额、情感基数（{s.total:,} 条，其中 {s.unscored:,} 条"
+        "非中文或无法评分）与 CSV 中 competitor 为空的行数一致。去重后：内容近似重复的帖子（转发、"
+        "搬运）在整个时段只计一次，即这些 CSV 行按 duplicate_of（为空时取本帖的 platform:post_id）"
+        "去重后的个数。</p>",
     ]
     for suffix in ("volume", "sentiment"):
         chart = by_name.get(f"{anchor}-{suffix}.png")

@@ -137,7 +137,7 @@ class DigestSummary:
     title: str
     window: str
     lines: tuple[str, ...]
-    watches: tuple[tuple[str, int, float | None], ...]  # (watch, volume, negative share)
+    watches: tuple[tuple[str, int, float | None], ...]  # (watch, raw mentions, negative share)
 
     def text(self) -> str:
         return "\n".join([self.title, *self.lines])
@@ -159,7 +159,7 @@ def digest_summary(
         window=window.label(),
         lines=tuple(lines),
         watches=tuple(
-            (wd.watch.name, wd.volume.total, wd.sentiment.share("negative")) for wd in data.watches
+            (wd.watch.name, wd.volume.raw_total, wd.sentiment.share("negative")) for wd in data.watches
         ),
     )
 

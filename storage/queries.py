@@ -28,6 +28,7 @@ from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Text, and_, case, cast, exists, func, or_, select
+from sqlalchemy.orm import aliased
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session, col
 
@@ -813,6 +814,45 @@ def share_of_voice(session: Session, *, watch_id: int, start: datetime, end: dat
         )
     brand, others = entries[0], sorted(entries[1:], key=lambda e: (-e.mentions, e.name))
     return ShareOfVoice(start=start, end=end, total=total, entries=(brand, *others))
+
+
+# --------------------------------------------------------------------------- near-duplicates
+
+
+def distinct_mentions(
+    session: Session, *, watch_id: int, start: datetime, end: datetime, competitor: str | None = BRAND
+) -> int:
+    """Mentions of the period with near-duplicates counted once over the whole period (a post and
+    every post marked `dup_of` it are one), brand only by default. Unlike the counters' `volume`,
+    which collapses copies per bucket, this does not depend on the bucket size."""
+
+    start, end = _check_period(start, end)
+    where = [MentionRow.watch_id == watch_id, MentionRow.created_at >= start, MentionRow.created_at < end]
+    if competitor is not None:
+        where.append(MentionRow.competitor == competitor)
+    stmt = (
+        select(func.count(func.distinct(func.coalesce(PostRow.dup_of, PostRow.id))))
+        .select_from(MentionRow)
+        .join(PostRow, col(PostRow.id) == col(MentionRow.post_pk))
+        .where(*where)
+    )
+    return int(session.exec(stmt).one()[0])
+
+
+def duplicate_origins(session: Session, *, watch_id: int, start: datetime, end: datetime) -> dict[int, str]:
+    """Post pk -> "platform:post_id" of the post it is a near-duplicate of, for the mentions of the
+    period that are near-duplicates (exports show it so copies can be counted once)."""
+
+    start, end = _check_period(start, end)
+    origin = aliased(PostRow)
+    rows = session.exec(
+        select(PostRow.id, origin.platform, origin.post_id)
+        .select_from(MentionRow)
+        .join(PostRow, col(PostRow.id) == col(MentionRow.post_pk))
+        .join(origin, col(origin.id) == col(PostRow.dup_of))
+        .where(MentionRow.watch_id == watch_id, MentionRow.created_at >= start, MentionRow.created_at < end)
+    ).all()
+    return {int(pk): f"{platform}:{post_id}" for pk, platform, post_id in rows}
 
 
 # --------------------------------------------------------------------------- alerts

@@ -39,11 +39,12 @@ def _export(
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(CSV_FIELDS)
     rows, truncated = 0, False
+    copies = queries.duplicate_origins(session, watch_id=watch.id, start=end - period, end=end)
     for m in queries.iter_mentions(session, watch_id=watch.id, start=end - period, end=end):
         if rows == MAX_ROWS:
             truncated = True
             break
-        writer.writerow(mention_csv_row(watch.name, m, zone))
+        writer.writerow(mention_csv_row(watch.name, m, zone, copies.get(m.post_pk, "")))
         rows += 1
     return watch, ("\ufeff" + out.getvalue()).encode("utf-8"), rows, truncated
 

@@ -24,7 +24,7 @@ from kolwatch.settings import Secrets, Settings
 from nlp.types import NEGATIVE, NEUTRAL, POSITIVE, Analysis
 from storage import queries, repos
 from storage.db import Database
-from storage.models import AlertRow, DeliveryRow, KolScoreRow
+from storage.models import AlertRow, DeliveryRow, KolScoreRow, MentionRow, PostRow
 
 NOW = datetime(2026, 3, 9, 1, 2, 30, tzinfo=UTC)  # Monday 09:02 in Shanghai
 HOSTILE = '<script>alert(1)</script> 鹿角 & "quotes" <img src=x onerror=alert(2)>'
@@ -223,7 +223,7 @@ def test_run_digest_writes_files_whose_numbers_match_the_database(
         senti = queries.sentiment_summary(s, watch_id=watch.id, start=window.start, end=window.end)
         sov = queries.share_of_voice(s, watch_id=watch.id, start=window.start, end=window.end)
     page = (week_dir / "digest.html").read_text(encoding="utf-8")
-    assert vol.total > 100 and f"<b>{vol.total:,}</b>" in page
+    assert vol.raw_total > 100 and f"<b>{vol.raw_total:,}</b>" in page
     assert senti.share(NEGATIVE) and digest.pct(senti.share(NEGATIVE)) in page
     for entry in sov.entries:
         assert f"<td class=num>{entry.mentions:,}</td><td class=num>{digest.pct(entry.share)}</td>" in page
@@ -322,9 +322,9 @@ def test_summary_and_text_numbers(filled: tuple[Database, repos.WatchInfo]) -> N
     window = digest.digest_window("week", now=NOW, tz="Asia/Shanghai")
     with db.read() as s:
         vol = queries.volume_summary(s, watch_id=watch.id, start=window.start, end=window.end)
-    assert summary.watches[0][:2] == ("鹿角", vol.total)
+    assert summary.watches[0][:2] == ("鹿角", vol.raw_total)
     text = summarize_digest(db, settings(), workspace="acme", period="week", now=NOW)
-    assert text.startswith("acme 舆情周报 2026-W11") and f"提及量 {vol.total:,}" in text
+    assert text.startswith("acme 舆情周报 2026-W11") and f"提及量 {vol.raw_total:,} 条原始提及" in text
     assert "数据源: 2 个" in text
 
 
@@ -463,3 +463,69 @@ def test_kol_changes_in_a_digest_cover_its_period(
     assert [k.author_id for k in kols.rising][:2] == ["a11", "a10"] and kols.new == ()
     html = digest.render_html(data, [])
     assert "上升最快" in html and "变化对比" in html
+
+
+def test_every_volume_in_a_digest_counts_raw_mentions_and_dedup_is_labelled(
+    filled: tuple[Database, repos.WatchInfo], tmp_path: Path
+) -> None:
+    """Text, HTML and CSV agree with SQL on the stated definitions: raw brand mentions for the
+    headline, share of voice and the sentiment base; near-duplicates once for 去重后."""
+
+    db, watch = filled
+    window = digest.digest_window("week", now=NOW, tz="Asia/Shanghai")
+    with db.write() as s:
+        rows = s.exec(
+            select(PostRow.id, MentionRow.created_at)
+            .join(MentionRow, MentionRow.post_pk == PostRow.id)
+            .where(MentionRow.competitor == "")
+            .order_by(PostRow.id)
+        ).all()
+        # Copies: posts 100..159 repeat post 99 (several buckets apart), 200..219 repeat 199.
+        pks = [pk for pk, _ in rows]
+        copies = {pk: pks[99] for pk in pks[100:160]} | {pk: pks[199] for pk in pks[200:220]}
+        repos.mark_duplicates(s, copies=copies)
+        repos.recompute_counters(s, touched={(watch.id, at) for _, at in rows})
+    paths = run_digest(
+        db, settings(), Secrets({}), workspace="acme", period="week", now=NOW, out_dir=tmp_path, send=False
+    )
+    lo, hi = (repos.as_utc(t).strftime("%Y-%m-%d %H:%M:%S") for t in (window.start, window.end))
+    with contextlib.closing(sqlite3.connect(db.url.split("///", 1)[1])) as con:
+
+        def one(sql: str) -> int:
+            where = f"m.watch_id = {watch.id} AND m.created_at >= '{lo}' AND m.created_at < '{hi}'"
+            return int(con.execute(sql.replace("WHERE", f"WHERE {where} AND")).fetchone()[0])
+
+        raw = one("SELECT count(*) FROM mention m WHERE m.competitor = ''")
+        distinct = one(
+            "SELECT count(DISTINCT coalesce(p.dup_of, p.id)) FROM mention m JOIN post p ON p.id = m.post_pk "
+            "WHERE m.competitor = ''"
+        )
+        every = one("SELECT count(*) FROM mention m WHERE 1 = 1")
+        copied = one(
+            "SELECT count(*) FROM mention m JOIN post p ON p.id = m.post_pk "
+            "WHERE m.competitor = '' AND p.dup_of IS NOT NULL"
+        )
+        negative = one(
+            "SELECT count(*) FROM mention m JOIN post p ON p.id = m.post_pk "
+            "WHERE m.competitor = '' AND p.label = 'negative'"
+        )
+    assert raw > distinct + 30 > 30  # the copies are in the week
+    summary = digest_summary(db, settings(), workspace="acme", period="week", now=NOW)
+    text = summary.text()
+    assert f"提及量 {raw:,} 条原始提及" in text and f"去重后 {distinct:,} 条（近似重复只计一次）" in text
+    assert f"情感（{raw:,} 条原始提及" in text and f"负面 {digest.pct(negative / raw)}" in text
+    assert f"鹿角 {digest.pct(raw / every)}（{raw:,}）" in text and "声量份额（原始提及）" in text
+    assert summary.watches[0][1] == raw
+    page = next(p for p in paths if p.name == "digest.html").read_text(encoding="utf-8")
+    assert f"提及量（原始）<b>{raw:,}</b>" in page and f"去重后<b>{distinct:,}</b>" in page
+    assert f"情感基数（{raw:,} 条" in page
+    assert f"<td>鹿角（本品牌）</td><td class=num>{raw:,}</td>" in page
+    csv_text = next(p for p in paths if p.suffix == ".csv").read_text("utf-8-sig")
+    table = list(csv.DictReader(io.StringIO(csv_text)))
+    brand = [r for r in table if r["competitor"] == ""]
+    assert len(table) == every and len(brand) == raw
+    assert len({r["duplicate_of"] or f"{r['platform']}:{r['post_id']}" for r in brand}) == distinct
+    assert sum(1 for r in brand if r["duplicate_of"]) == copied > 0
+    with db.read() as s:
+        vol = queries.volume_summary(s, watch_id=watch.id, start=window.start, end=window.end, step="day")
+    assert sum(p.raw_volume for p in vol.series) == raw  # the chart's points add up to the headline
