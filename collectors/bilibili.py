@@ -217,6 +217,12 @@ class VideoPage:
     has_more: bool
 
 
+def _is_rpid(value: str) -> bool:
+    """ASCII digits only (str.isdigit() also accepts "²", which int() rejects)."""
+
+    return value.isascii() and value.isdigit() and len(value) < 30
+
+
 def _minimal_author(mid: Any, name: Any) -> Author:
     author_id = expect_id(mid, "bilibili author mid")
     return Author(PLATFORM, author_id, str(name or ""), url=f"https://space.bilibili.com/{author_id}")
@@ -524,7 +530,7 @@ class BilibiliCollector(Collector):
         for pn in range(1, self.settings.max_pages_per_run + 1):
             params = {"type": 1, "oid": aid, "sort": 0, "ps": 20, "pn": pn}
             batch = parse_replies(await self._get(source, "/x/v2/reply", params), parent_id=bvid)
-            fresh = [c for c in batch if c.post_id.isdigit() and int(c.post_id) > floor]
+            fresh = [c for c in batch if _is_rpid(c.post_id) and int(c.post_id) > floor]
             comments.extend(fresh)
             newest = max([newest, *(int(c.post_id) for c in fresh)])
             if len(fresh) < len(batch) or not batch:

@@ -455,9 +455,14 @@ def _decode_json(response: httpx.Response) -> Any:
             raise LoginRequired("HTML login page where JSON was expected", url=url)
         raise ParseError("HTML where JSON was expected", url=url)
     try:
-        return json.loads(stripped)
+        value = json.loads(stripped)
     except (json.JSONDecodeError, RecursionError) as exc:
         raise ParseError(f"truncated or invalid JSON ({exc.__class__.__name__})", url=url) from None
+    # A "\\ud83d" escape (an emoji cut in half by the platform) decodes to a lone surrogate, which
+    # no UTF-8 consumer (lxml, the database, the notifiers) accepts: drop them once, here.
+    if _SURROGATE_ESCAPE.search(stripped):
+        value = scrub_surrogates(value)
+    return value
 
 
 def _backoff(client: PoliteClient, attempt: int) -> float:
@@ -570,7 +575,53 @@ async def fetch_text(
 
 # ------------------------------------------------------------------------------------------ parsing
 
-_COUNT = re.compile(r"^(\d+(?:\.\d+)?)\s*(万|w|W|亿|千|k|K)?\s*\+?$")
+_SURROGATES = re.compile("[\ud800-\udfff]")
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
+
+
+def clean_text(value: str) -> str:
+    """`value` without lone UTF-16 surrogates (half an emoji); proper pairs are joined into one character.
+
+    Surrogates cannot be encoded as UTF-8, so lxml, SQLite and every notifier raise on them.
+    """
+
+    if _SURROGATES.search(value) is None:
+        return value
+    return value.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "ignore")
+
+
+def scrub_surrogates(value: Any) -> Any:
+    """Decoded JSON with `clean_text` applied to every string and key (in place for containers)."""
+
+    if isinstance(value, str):
+        return clean_text(value)
+    stack = [value] if isinstance(value, dict | list) else []
+    while stack:  # iterative: JSON nesting can be deeper than the recursion limit allows twice
+        node = stack.pop()
+        if isinstance(node, list):
+            for i, item in enumerate(node):
+                if isinstance(item, str):
+                    node[i] = clean_text(item)
+                elif isinstance(item, dict | list):
+                    stack.append(item)
+            continue
+        for key in list(node):
+            item = node[key]
+            if isinstance(item, str):
+                item = clean_text(item)
+            elif isinstance(item, dict | list):
+                stack.append(item)
+            if isinstance(key, str) and _SURROGATES.search(key):
+                del node[key]
+                key = clean_text(key)
+            node[key] = item
+    return value
+
+
+# Far above any real count (views of the most watched video are ~1e10) and inside a 64-bit column.
+MAX_COUNT = 10**15
+
+_COUNT = re.compile(r"^(\d{1,20}(?:\.\d{1,20})?)\s*(万|w|W|亿|千|k|K)?\s*\+?$")
 _UNITS = {
     None: 1,
     "万": 10_000,
@@ -594,11 +645,11 @@ def parse_count(value: object) -> int | None:
     if isinstance(value, bool):
         raise ParseError(f"count is a boolean: {value!r}")
     if isinstance(value, int):
-        if value < 0:
-            raise ParseError(f"negative count: {value}")
+        if value < 0 or value > MAX_COUNT:
+            raise ParseError(f"count out of range: {str(value)[:30]}")
         return value
     if isinstance(value, float):
-        if value != value or value < 0 or value == float("inf"):
+        if value != value or value < 0 or value > MAX_COUNT:
             raise ParseError(f"bad count: {value!r}")
         return round(value)
     if not isinstance(value, str):
@@ -616,6 +667,8 @@ def parse_count(value: object) -> int | None:
     result = int(whole) * scale
     if frac:
         result += int(frac) * scale // (10 ** len(frac))
+    if result > MAX_COUNT:
+        raise ParseError(f"count out of range: {value[:40]!r}")
     return result
 
 
@@ -652,6 +705,26 @@ def _from_unix(seconds: float) -> datetime:
         raise ParseError(f"bad unix time {seconds!r}: {exc}") from None
 
 
+def _latest_month_day(
+    month: int, day: int, hour: int, minute: int, local_now: datetime, text: str
+) -> datetime:
+    """A month-day without a year: the latest such date that is not after today (Shanghai).
+
+    Dates, not times, are compared: "03-22" read on 03-21 is last year's, while "03-21 12:30" read
+    at 12:00 is today's (the platform's clock runs a little ahead of ours). Feb 29 may be years back.
+    """
+
+    today = local_now.date()
+    for year in range(local_now.year, local_now.year - 9, -1):
+        try:
+            when = datetime(year, month, day, hour, minute, tzinfo=SHANGHAI)
+        except ValueError:
+            continue
+        if when.date() <= today:
+            return when
+    raise ParseError(f"impossible month-day {text!r}")
+
+
 def parse_time(value: object, *, now: datetime | None = None) -> datetime:
     """A platform time as an aware UTC datetime.
 
@@ -659,12 +732,20 @@ def parse_time(value: object, *, now: datetime | None = None) -> datetime:
     "Tue Jun 08 09:35:04 +0800 2021", RFC 822, ISO 8601, "2024-03-21[ 12:30]", "03-21[ 12:30]",
     "3月21日 12:30", and the relative forms "刚刚", "N秒/分钟/小时/天前", "今天/昨天/前天 HH:MM".
     Relative and zone-less forms are read in Asia/Shanghai against `now` (default: the current
-    time). A month-day that would lie in the future is last year's. Raises ParseError otherwise.
+    time). A month-day after today's date is last year's. Raises ParseError otherwise, also for
+    times that exist in their zone but not in UTC (year 1 at +08:00, year 9999 at -08:00).
     """
 
     now = now or datetime.now(UTC)
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
+    try:
+        return _parse_time(value, now)
+    except OverflowError:
+        raise ParseError(f"time out of range: {str(value)[:60]!r}") from None
+
+
+def _parse_time(value: object, now: datetime) -> datetime:
     if isinstance(value, bool):
         raise ParseError(f"time is a boolean: {value!r}")
     if isinstance(value, int | float):
@@ -698,21 +779,13 @@ def parse_time(value: object, *, now: datetime | None = None) -> datetime:
     if m := _MONTH_DAY.match(text):
         month, day = int(m.group(1)), int(m.group(2))
         hour, minute = int(m.group(3) or 0), int(m.group(4) or 0)
-        # Month-day without a year is the latest such date not in the future (Feb 29 may be years back).
-        for year in range(local_now.year, local_now.year - 9, -1):
-            try:
-                when = datetime(year, month, day, hour, minute, tzinfo=SHANGHAI)
-            except ValueError:
-                continue
-            if when <= local_now + timedelta(days=1):
-                return when.astimezone(UTC)
-        raise ParseError(f"impossible month-day {text!r}")
+        return _latest_month_day(month, day, hour, minute, local_now, text).astimezone(UTC)
     if m := _CN_DATE.match(text):
-        year = int(m.group(1)) if m.group(1) else local_now.year
-        when = _local(year, int(m.group(2)), int(m.group(3)), int(m.group(4) or 0), int(m.group(5) or 0))
-        if not m.group(1) and when > local_now + timedelta(days=1):
-            when = _local(year - 1, when.month, when.day, when.hour, when.minute)
-        return when.astimezone(UTC)
+        month, day = int(m.group(2)), int(m.group(3))
+        hour, minute = int(m.group(4) or 0), int(m.group(5) or 0)
+        if not m.group(1):
+            return _latest_month_day(month, day, hour, minute, local_now, text).astimezone(UTC)
+        return _local(int(m.group(1)), month, day, hour, minute).astimezone(UTC)
     if m := _FULL_DATE.match(text):
         parts = [int(p) if p else 0 for p in m.groups()]
         return _local(*parts).astimezone(UTC)
@@ -722,7 +795,10 @@ def parse_time(value: object, *, now: datetime | None = None) -> datetime:
             raise ParseError(f"unknown month in {text!r}")
         offset = m.group(6)
         sign = 1 if offset[0] == "+" else -1
-        tz = timezone(sign * timedelta(hours=int(offset[1:3]), minutes=int(offset[3:5])))
+        off_hours, off_minutes = int(offset[1:3]), int(offset[3:5])
+        if off_hours > 23 or off_minutes > 59:
+            raise ParseError(f"impossible UTC offset in {text!r}")
+        tz = timezone(sign * timedelta(hours=off_hours, minutes=off_minutes))
         try:
             when = datetime(
                 int(m.group(7)),

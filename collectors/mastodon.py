@@ -49,7 +49,7 @@ from collectors.base import (
     RateLimited,
     SourceSpec,
 )
-from collectors.http import fetch_json
+from collectors.http import MAX_COUNT, fetch_json
 from collectors.webpage import html_to_text
 
 PLATFORM = "mastodon"
@@ -96,9 +96,10 @@ def parse_iso_time(value: Any, *, field: str) -> datetime:
         raise ParseError(f"{field} is not a time string: {value!r}"[:120])
     try:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        raise ParseError(f"{field} is not ISO 8601: {value[:40]!r}") from None
-    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).astimezone(UTC)
+        # Year 1 at +08:00 or year 9999 at -08:00 exist locally but not in UTC: OverflowError.
+        return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).astimezone(UTC)
+    except (ValueError, OverflowError):
+        raise ParseError(f"{field} is not a usable ISO 8601 time: {value[:40]!r}") from None
 
 
 def rate_limit_reset_s(headers: Mapping[str, str], *, now: datetime | None = None) -> float | None:
@@ -117,7 +118,7 @@ def rate_limit_reset_s(headers: Mapping[str, str], *, now: datetime | None = Non
 def _count(value: Any, field: str) -> int | None:
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0 or value > MAX_COUNT:
         raise ParseError(f"{field} is not a count: {value!r}"[:120])
     return value
 

@@ -86,6 +86,19 @@ _ERROR_TITLE = re.compile(
 )
 _ELLIPSIS = re.compile(r"(\.\.\.|…)+\s*$")
 _NO_SPACE = re.compile(r"\s+")
+# Numeric character references; feedparser turns them into characters with chr(n).encode("utf-8"),
+# which raises for a surrogate (&#xD83D;, half an emoji escaped by a careless exporter) and for
+# numbers beyond Unicode.
+_CHARREF = re.compile(rb"&#(?:[xX]([0-9a-fA-F]{1,8})|([0-9]{1,10}));")
+
+
+def _drop_bad_charrefs(body: bytes) -> bytes:
+    def keep(match: re.Match[bytes]) -> bytes:
+        hex_digits, decimal = match.groups()
+        code = int(hex_digits, 16) if hex_digits else int(decimal)
+        return b"" if 0xD800 <= code <= 0xDFFF or code > 0x10FFFF else match.group(0)
+
+    return _CHARREF.sub(keep, body)
 
 
 class RssSettings(CollectorSettings):
@@ -212,6 +225,7 @@ def parse_feed(
 
     if not isinstance(body, bytes | bytearray):
         raise ParseError("feed body must be bytes", url=feed_url)
+    body = _drop_bad_charrefs(bytes(body))
     try:
         # A BytesIO, never raw bytes or str: feedparser treats a str or bytes that names an
         # existing file (or a URL) as something to open, which hostile bodies could exploit.

@@ -39,7 +39,7 @@ from collectors.base import (
     Post,
     SourceSpec,
 )
-from collectors.http import fetch_text, parse_time
+from collectors.http import clean_text, fetch_text, parse_time
 
 PLATFORM = "webpage"
 
@@ -83,7 +83,8 @@ def _soup(html: str | bytes) -> BeautifulSoup:
         # Short fragments that look like a URL or a filename trigger these; we always mean markup.
         warnings.simplefilter("ignore", MarkupResemblesLocatorWarning)
         warnings.simplefilter("ignore", XMLParsedAsHTMLWarning)
-        return BeautifulSoup(html, "lxml")
+        # Lone surrogates (half an emoji) make lxml raise UnicodeEncodeError.
+        return BeautifulSoup(clean_text(html) if isinstance(html, str) else html, "lxml")
 
 
 def html_to_text(html: str | None) -> str:
@@ -93,6 +94,7 @@ def html_to_text(html: str | None) -> str:
 
     if not html:
         return ""
+    html = clean_text(html)  # _soup cleans too, but the plain-text path must not keep them either
     if "<" not in html and "&" not in html:
         return _normalise_lines(html)
     soup = _soup(html)

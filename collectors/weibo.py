@@ -48,6 +48,7 @@ from collectors.base import (
 )
 from collectors.http import (
     HttpSettings,
+    clean_text,
     expect_id,
     expect_list,
     expect_object,
@@ -77,8 +78,14 @@ class WeiboSettings(HttpSettings):
 # ------------------------------------------------------------------------------------------ parsing
 
 
+def _is_number(text: str) -> bool:
+    """ASCII digits only: str.isdigit() also accepts "²" and other digits int() rejects."""
+
+    return text.isascii() and text.isdigit()
+
+
 def _id_number(post_id: str) -> int:
-    if not post_id.isdigit():
+    if not _is_number(post_id) or len(post_id) > 30:
         raise ParseError(f"weibo id is not numeric: {post_id[:30]!r}")
     return int(post_id)
 
@@ -115,6 +122,7 @@ def html_to_text(html: Any) -> str:
         return ""
     if not isinstance(html, str):
         raise ParseError(f"weibo text is {type(html).__name__}, not a string")
+    html = clean_text(html)
     if "<" not in html and "&" not in html:
         return html.strip()
     soup = BeautifulSoup(html, "lxml")
@@ -244,7 +252,7 @@ def parse_cards(payload: Any) -> TimelinePage:
             raise ParseError(f"weibo since_id of type {type(since_id).__name__}")
         token = {"since_id": str(since_id)}
     elif page not in (None, "", 0, "0"):
-        if isinstance(page, bool) or not str(page).isdigit():
+        if isinstance(page, bool) or not _is_number(str(page)) or len(str(page)) > 9:
             raise ParseError(f"weibo page {page!r} is not a number")
         token = {"page": int(page)}
     if not mblogs:
@@ -392,7 +400,7 @@ def parse_hot_html(html: Any, *, now: datetime) -> list[HotEntry]:
 
     if not isinstance(html, str):
         raise ParseError("weibo hot page is not text")
-    soup = BeautifulSoup(html, "lxml")
+    soup = BeautifulSoup(clean_text(html), "lxml")
     rows = soup.select("td.td-02")
     if not rows:
         if "passport" in html or "登录" in html:
@@ -410,7 +418,7 @@ def parse_hot_html(html: Any, *, now: datetime) -> list[HotEntry]:
         row = cell.parent
         rank_cell = row.find("td", class_="td-01") if isinstance(row, Tag) else None
         rank_text = rank_cell.get_text(strip=True) if isinstance(rank_cell, Tag) else ""
-        rank = int(rank_text) if rank_text.isdigit() else None
+        rank = int(rank_text) if _is_number(rank_text) and len(rank_text) < 10 else None
         span = cell.find("span")
         span_text = span.get_text(" ", strip=True) if isinstance(span, Tag) else ""
         heat_match = _HEAT.search(span_text)
@@ -483,7 +491,7 @@ class WeiboCollector(Collector):
     def _page_params(self, source: SourceSpec, token: Mapping[str, Any] | None) -> tuple[dict[str, Any], str]:
         target = source.target.strip()
         if source.kind == "user":
-            if not target.isdigit():
+            if not _is_number(target):
                 raise CollectorError(f"weibo user target must be a numeric uid, got {target!r}")
             params: dict[str, Any] = {"type": "uid", "value": target, "containerid": f"107603{target}"}
         else:

@@ -23,7 +23,16 @@ from typing import Any
 import httpx
 
 from collectors import COLLECTORS
-from collectors.base import Collector, CollectorError, Page, RateLimited, SourceSpec, unique_posts
+from collectors.base import (
+    HEALTH_CLASSES,
+    Collector,
+    CollectorError,
+    Page,
+    ParseError,
+    RateLimited,
+    SourceSpec,
+    unique_posts,
+)
 from collectors.http import make_client
 from kolwatch.context import privacy_from
 from kolwatch.errors import SettingsError
@@ -199,6 +208,10 @@ class Pipeline:
                 summary.new += stored.new
         except CollectorError as exc:
             health, message = exc.health, str(exc)
+            if health not in HEALTH_CLASSES:
+                # A bare CollectorError (a source the collector cannot read as configured, e.g. a
+                # non-numeric uid): the documented classes only, so it shows as a parse error.
+                health = ParseError.health
             retry_after = (
                 exc.retry_after if isinstance(exc, RateLimited) else getattr(exc, "retry_after", None)
             )
@@ -206,7 +219,10 @@ class Pipeline:
             log.exception(
                 "source %s (%s %s %s) failed", source.id, source.platform, source.kind, source.target
             )
-            health, message = "error", f"{type(exc).__name__}: {exc}"
+            # The collector did not understand what it was given: a parse error, and the message
+            # says it was an internal one so an admin knows to report it rather than wait.
+            health = ParseError.health
+            message = f"internal error in the {source.platform} collector: {type(exc).__name__}: {exc}"
         summary.health, summary.message = health, message
         backoff = _failure_backoff(source.every_s, source.consecutive_failures) if health != "ok" else None
         await self.db.run(

@@ -28,12 +28,14 @@ from collectors.http import (
     CircuitOpen,
     HostLimiters,
     HttpSettings,
+    clean_text,
     fetch_json,
     fetch_text,
     make_client,
     parse_count,
     parse_time,
     retry_after_seconds,
+    scrub_surrogates,
 )
 
 
@@ -306,7 +308,24 @@ def test_parse_count(text: object, expected: int | None) -> None:
     assert parse_count(text) == expected
 
 
-@pytest.mark.parametrize("bad", ["abc", "1.2.3万", "-5", -5, True, [1], "万", float("nan")])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "abc",
+        "1.2.3万",
+        "-5",
+        -5,
+        True,
+        [1],
+        "万",
+        float("nan"),
+        "²",  # str.isdigit() says yes, int() says no
+        "9" * 5000,  # beyond int()'s 4300-digit limit
+        10**19,  # would not fit the 64-bit count columns
+        1e300,
+        "99999999999999999999亿",
+    ],
+)
 def test_parse_count_rejects(bad: object) -> None:
     with pytest.raises(ParseError):
         parse_count(bad)
@@ -325,6 +344,9 @@ NOW = datetime(2024, 3, 21, 4, 0, tzinfo=UTC)  # 12:00 in Shanghai
         ("今天 08:00", datetime(2024, 3, 21, 0, 0, tzinfo=UTC)),
         ("03-21", datetime(2024, 3, 20, 16, 0, tzinfo=UTC)),
         ("12-25", datetime(2023, 12, 24, 16, 0, tzinfo=UTC)),  # future month-day -> last year
+        ("03-22", datetime(2023, 3, 21, 16, 0, tzinfo=UTC)),  # tomorrow's date is last year's too
+        ("03-21 12:30", datetime(2024, 3, 21, 4, 30, tzinfo=UTC)),  # today, a little ahead of us
+        ("3月22日", datetime(2023, 3, 21, 16, 0, tzinfo=UTC)),
         ("2024-03-21", datetime(2024, 3, 20, 16, 0, tzinfo=UTC)),
         ("2024-03-21 10:05", datetime(2024, 3, 21, 2, 5, tzinfo=UTC)),
         ("Thu, 21 Mar 2024 01:00:00 GMT", datetime(2024, 3, 21, 1, 0, tzinfo=UTC)),
@@ -343,14 +365,59 @@ def test_parse_time(text: object, expected: datetime) -> None:
 
 
 @pytest.mark.parametrize(
-    "bad", ["", "明天", "13-45", "Tue Foo 08 09:35:04 +0800 2021", "2024-02-30", None, -1, True]
+    "bad",
+    [
+        "",
+        "明天",
+        "13-45",
+        "Tue Foo 08 09:35:04 +0800 2021",
+        "2024-02-30",
+        None,
+        -1,
+        True,
+        "Tue Jun 08 09:35:04 +2400 2021",  # offsets must stay under 24 h
+        "Tue Jun 08 09:35:04 +9999 2021",
+        "Mon Jan 01 00:00:00 +0800 0001",  # exists at +08:00, not in UTC
+        "Fri Dec 31 23:59:59 -0800 9999",
+        "0001-01-01T00:00:00+08:00",
+        "9999-12-31T23:59:59-08:00",
+        "0001-01-01",
+        datetime(1, 1, 1, 1, 0),  # naive: read in Shanghai, before year 1 in UTC
+    ],
 )
 def test_parse_time_rejects(bad: object) -> None:
     with pytest.raises(ParseError):
         parse_time(bad, now=NOW)
 
 
-@given(st.one_of(st.text(max_size=30), st.integers(), st.floats(), st.none(), st.booleans()))
+def test_lone_surrogates_are_dropped_from_text_and_json() -> None:
+    assert clean_text("好喝\ud83d") == "好喝"
+    assert clean_text("\ud83d\ude00 ok") == "\U0001f600 ok"  # a split pair is joined again
+    payload = {"a\ud800": ["x\udfff", {"b": "\ud83d"}], "n": 1}
+    assert scrub_surrogates(payload) == {"a": ["x", {"b": ""}], "n": 1}
+
+
+async def test_fetch_json_scrubs_lone_surrogate_escapes() -> None:
+    body = '{"ok": 1, "data": {"text": "好喝\\ud83d", "list": ["\\udc00x"]}}'
+    client, _ = client_for(lambda request: httpx.Response(200, text=body))
+    async with client:
+        data = await fetch_json(client, "/x")
+    assert data == {"ok": 1, "data": {"text": "好喝", "list": ["x"]}}
+    data["data"]["text"].encode("utf-8")
+
+
+@given(
+    st.one_of(
+        st.text(alphabet=st.characters(codec=None, exclude_categories=()), max_size=30),
+        st.from_regex(r"[A-Z][a-z]{2} [A-Z][a-z]{2} \d{2} \d{2}:\d{2}:\d{2} [+-]\d{4} \d{4}", fullmatch=True),
+        st.from_regex(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}[+-]\d{2}:\d{2}", fullmatch=True),
+        st.integers(),
+        st.floats(),
+        st.none(),
+        st.booleans(),
+        st.datetimes(),
+    )
+)
 def test_parse_helpers_raise_only_parse_error(value: object) -> None:
     for parse in (parse_count, lambda v: parse_time(v, now=NOW)):
         with contextlib.suppress(ParseError):

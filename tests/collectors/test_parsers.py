@@ -14,8 +14,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from collectors import bilibili, hotlists, weibo
-from collectors.base import Author, Blocked, CollectorError, LoginRequired, Post
+from collectors import bilibili, hotlists, mastodon, webpage, weibo
+from collectors.base import Author, Blocked, CollectorError, LoginRequired, ParseError, Post
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 SHARED = (
@@ -243,3 +243,22 @@ def test_html_helpers_survive_hostile_text(text: str) -> None:
     assert isinstance(weibo.html_to_text(text), str)
     with contextlib.suppress(CollectorError):
         weibo.parse_hot_html(text, now=NOW)
+
+
+def test_audit_escapes_are_collector_errors_or_clean_text() -> None:
+    """The inputs that used to escape as ValueError / UnicodeEncodeError / OverflowError."""
+
+    def cards(**info: Any) -> dict[str, Any]:
+        mblog = {"id": "5010000000000100", "created_at": "刚刚", "text": "x", "user": {"id": 1}}
+        return {"ok": 1, "data": {"cards": [{"mblog": mblog}], "cardlistInfo": info}}
+
+    with pytest.raises(ParseError):
+        weibo.parse_cards(cards(page="²"))
+    with pytest.raises(ParseError):
+        weibo.mblog_posts({"id": "²", "created_at": "刚刚", "user": None}, now=NOW)
+    html = '<table><tr><td class="td-01">²</td><td class="td-02"><a href="/x">t</a></td></tr></table>'
+    assert weibo.parse_hot_html(html, now=NOW)[0].rank is None
+    assert weibo.html_to_text("好喝\ud83d<br>[哈哈]") == "好喝\n[哈哈]"
+    assert webpage.html_to_text("<p>hi \ud800</p>") == "hi"
+    with pytest.raises(ParseError):
+        mastodon.parse_iso_time("0001-01-01T00:00:00+08:00", field="created_at")
