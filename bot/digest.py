@@ -4,7 +4,14 @@ self-contained HTML report, a CSV of the period's mentions -> one `Notice` with 
 What is in it, per watch: volume and its change against the previous period, sentiment shares and
 trend with the top negative posts, share of voice against the competitors, top posts, top and
 rising KOLs (and ranked authors whose posts turned negative), trending terms with the posts behind
-them, alerts of the period; once per workspace: source health. Every claim carries links to posts.
+them, alerts of the period; once per workspace: source health.
+
+Every claim links to a representative post: the volume to the period's most engaging post, the
+sentiment to the most engaging negative one, each share-of-voice entry to that brand's top post,
+each trending term to a post using it, each KOL to their most engaging post of the period, each
+alert to its first post. In the text (Telegram, webhooks) a claim ends with a footnote number
+"[n]", one per distinct post, and the links are listed by number at the end; the same posts get
+the bot's feedback buttons on Telegram (`Notice.feedback`). The HTML links them in place.
 
 One definition of volume throughout: every number of mentions in a digest (the headline, its
 change, the volume chart, share of voice, the sentiment base, the brand rows of the CSV) counts
@@ -25,7 +32,7 @@ import csv
 import html
 import io
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Literal
@@ -128,6 +135,14 @@ class WatchDigest:
     kols: queries.KolBoard
     terms: tuple[TermEvidence, ...]
     alerts: tuple[queries.AlertItem, ...]
+    sov_posts: dict[str, MentionItem] = field(default_factory=dict)  # SOV entry name -> its top post
+    kol_posts: dict[int, MentionItem] = field(default_factory=dict)  # author pk -> top post of the period
+    alert_posts: dict[int, MentionItem] = field(default_factory=dict)  # alert id -> its first post
+
+    def kol_entries(self) -> list[queries.KolEntry]:
+        """Every KOL the digest names (top, rising, new, turned negative)."""
+        board = self.kols
+        return [*board.top, *board.rising, *board.new, *(t.kol for t in board.turned_negative)]
 
 
 @dataclass(frozen=True)
@@ -163,8 +178,7 @@ def collect_digest(
     out = []
     for w in watches:
         terms = brand_terms.trending_terms(session, watch=w, start=start, end=end, limit=TOP_TERMS)
-        out.append(
-            WatchDigest(
+        wd = WatchDigest(
                 watch=w,
                 volume=queries.volume_summary(
                     session, watch_id=w.id, start=start, end=end, step=window.step, tz=window.tz
@@ -201,7 +215,7 @@ def collect_digest(
                     limit=MAX_ALERTS,
                 ),
             )
-        )
+        out.append(_with_evidence(session, wd, start=start, end=end))
     return DigestData(
         workspace=ws_name,
         workspace_id=workspace_id,
@@ -212,7 +226,40 @@ def collect_digest(
     )
 
 
+def _with_evidence(session: Session, wd: WatchDigest, *, start: datetime, end: datetime) -> WatchDigest:
+    """The posts behind the share-of-voice entries, the KOLs and the alerts of one watch."""
+
+    sov_posts = {}
+    for entry in wd.sov.entries:
+        competitor = queries.BRAND if entry.is_brand else entry.name
+        found = queries.top_posts(
+            session, watch_id=wd.watch.id, start=start, end=end, limit=3, competitor=competitor
+        )
+        best = linkable(found)
+        if best is not None:
+            sov_posts[entry.name] = best
+    by_author = queries.author_top_posts(
+        session,
+        watch_id=wd.watch.id,
+        author_pks=[k.author_pk for k in wd.kol_entries()],
+        start=start,
+        end=end,
+    )
+    kol_posts = {pk: best for pk, items in by_author.items() if (best := linkable(items)) is not None}
+    by_post = queries.posts_by_pk(
+        session, watch_id=wd.watch.id, post_pks=[a.post_ids[0] for a in wd.alerts if a.post_ids]
+    )
+    alert_posts = {a.id: by_post[a.post_ids[0]] for a in wd.alerts if a.post_ids and a.post_ids[0] in by_post}
+    return replace(wd, sov_posts=sov_posts, kol_posts=kol_posts, alert_posts=alert_posts)
+
+
 # --------------------------------------------------------------------------- formatting helpers
+
+
+def linkable(items: Sequence[MentionItem]) -> MentionItem | None:
+    """The first post that can be linked (an http(s) URL), else the first, else None."""
+
+    return next((i for i in items if safe_link_url(i.url)), items[0] if items else None)
 
 
 def pct(value: float | None) -> str:
@@ -289,63 +336,112 @@ def title_of(data: DigestData) -> str:
     return f"{data.workspace} 舆情{PERIOD_NAMES[data.window.period]} {data.window.key}"
 
 
-def text_lines(data: DigestData) -> tuple[list[str], list[tuple[str, str]]]:
-    """The digest as plain lines with the numbers, and the (label, url) links behind the claims."""
+class _Footnotes:
+    """Footnote numbers for the posts behind the claims: one number per distinct post, in order of
+    first use; posts without a safe http(s) link get none (there is nothing to point at)."""
 
-    lines = [f"时段: {data.window.label()}"]
-    links: list[tuple[str, str]] = []
+    def __init__(self) -> None:
+        self.links: list[tuple[str, str]] = []
+        self.feedback: list[tuple[str, int]] = []
+        self._numbers: dict[object, int] = {}
+
+    def mark(self, item: MentionItem | None = None, url: str = "") -> str:
+        """" [n]" for the post (its number from the first time it was marked), or ""."""
+
+        target = safe_link_url(item.url if item is not None else url)
+        if target is None:
+            return ""
+        key: object = item.post_pk if item is not None else target
+        number = self._numbers.get(key)
+        if number is None:
+            number = self._numbers[key] = len(self._numbers) + 1
+            label = f"[{number}] " + (snippet(item, 30) if item is not None else "帖子")
+            self.links.append((label, target))
+            if item is not None:
+                self.feedback.append((f"[{number}]", item.post_pk))
+        return f" [{number}]"
+
+
+@dataclass(frozen=True)
+class DigestText:
+    lines: tuple[str, ...]
+    links: tuple[tuple[str, str], ...]  # ("[n] snippet", url), in footnote order
+    feedback: tuple[tuple[str, int], ...]  # ("[n]", post pk) of the footnoted posts
+
+
+def _kol_name(k: queries.KolEntry) -> str:
+    return k.name or k.author_id
+
+
+def text_lines(data: DigestData) -> DigestText:
+    """The digest as plain lines with the numbers; each claim ends with the footnote of a
+    representative post, and the footnotes' links and feedback posts come with it."""
+
+    notes = _Footnotes()
+    lines = [f"时段: {data.window.label()}", "[n] 为代表帖子的编号，链接按编号列在最后。"]
     for wd in data.watches:
         v, s = wd.volume, wd.sentiment
+        top, worst = linkable(wd.top_posts), linkable(s.top_negative)
         lines.append("")
         lines.append(f"【{wd.watch.name}】")
         lines.append(
             f"提及量 {v.raw_total:,} 条原始提及（环比 {change_text(raw_change(v), v.previous_raw_total)}）"
-            f"；去重后 {wd.distinct:,} 条（近似重复只计一次）"
+            f"；去重后 {wd.distinct:,} 条（近似重复只计一次）{notes.mark(top)}"
         )
         lines.append(
             f"情感（{s.total:,} 条原始提及，已评分 {s.scored:,}）: 正面 {pct(s.share(POSITIVE))}"
             f" / 中性 {pct(s.share(NEUTRAL))} / 负面 {pct(s.share(NEGATIVE))}"
-            f"（上期负面 {pct(s.previous_negative_share)}）"
+            f"（上期负面 {pct(s.previous_negative_share)}）{notes.mark(worst)}"
         )
         if wd.sov.total:
             lines.append(
                 "声量份额（原始提及）: "
-                + "，".join(f"{e.name} {pct(e.share)}（{e.mentions:,}）" for e in wd.sov.entries)
+                + "，".join(
+                    f"{e.name} {pct(e.share)}（{e.mentions:,}）{notes.mark(wd.sov_posts.get(e.name))}"
+                    for e in wd.sov.entries
+                )
             )
         if wd.terms:
-            lines.append("热议词: " + "、".join(f"{t.term.term}({t.term.count})" for t in wd.terms[:5]))
-        if wd.kols.top:
             lines.append(
-                "头部 KOL: " + "、".join(f"{k.name or k.author_id}({k.score:.0f})" for k in wd.kols.top[:3])
+                "热议词: "
+                + "、".join(
+                    f"{t.term.term}({t.term.count}){notes.mark(linkable(t.posts))}"
+                    for t in wd.terms[:5]
+                )
             )
+
+        def kol(k: queries.KolEntry, figure: str, wd: WatchDigest = wd) -> str:
+            return f"{_kol_name(k)}({figure}){notes.mark(wd.kol_posts.get(k.author_pk))}"
+
+        if wd.kols.top:
+            lines.append("头部 KOL: " + "、".join(kol(k, f"{k.score:.0f}") for k in wd.kols.top[:3]))
         if wd.kols.rising:
             lines.append(
                 "上升 KOL: "
-                + "、".join(
-                    f"{k.name or k.author_id}(+{k.score - (k.previous_score or 0):.0f})"
-                    for k in wd.kols.rising[:3]
-                )
+                + "、".join(kol(k, f"+{k.score - (k.previous_score or 0):.0f}") for k in wd.kols.rising[:3])
             )
         if wd.kols.new:
-            lines.append(
-                "新上榜 KOL: " + "、".join(f"{k.name or k.author_id}({k.score:.0f})" for k in wd.kols.new[:3])
-            )
+            lines.append("新上榜 KOL: " + "、".join(kol(k, f"{k.score:.0f}") for k in wd.kols.new[:3]))
         for turn in wd.kols.turned_negative[:3]:
             lines.append(
-                f"转负 KOL: {turn.kol.name or turn.kol.author_id} "
+                f"转负 KOL: {kol(turn.kol, f'{turn.kol.score:.0f}')} "
                 f"情感 {turn.earlier_sentiment:.2f}→{turn.recent_sentiment:.2f}"
             )
         if wd.alerts:
-            lines.append(f"预警 {len(wd.alerts)} 条: " + "；".join(a.title for a in wd.alerts[:3]))
+            shown = wd.alerts[:3]
+            lines.append(
+                f"预警 {len(wd.alerts)} 条"
+                + ("（列出最近 3 条）" if len(wd.alerts) > len(shown) else "")
+                + ": "
+                + "；".join(
+                    a.title + notes.mark(wd.alert_posts.get(a.id), a.post_urls[0] if a.post_urls else "")
+                    for a in shown
+                )
+            )
         for i, item in enumerate(wd.top_posts[:3], start=1):
-            lines.append(f"热帖{i}: {snippet(item, 40)}（互动 {item.engagement:,.0f}）")
-            url = safe_link_url(item.url)
-            if url:
-                links.append((f"{wd.watch.name} 热帖{i}", url))
+            lines.append(f"热帖{i}: {snippet(item, 40)}（互动 {item.engagement:,.0f}）{notes.mark(item)}")
         for i, item in enumerate(s.top_negative[:2], start=1):
-            url = safe_link_url(item.url)
-            if url:
-                links.append((f"{wd.watch.name} 负面{i}", url))
+            lines.append(f"负面{i}: {snippet(item, 40)}（互动 {item.engagement:,.0f}）{notes.mark(item)}")
     bad = [h for h in data.health if h.health not in ("ok", "new")]
     lines.append("")
     lines.append(
@@ -357,7 +453,7 @@ def text_lines(data: DigestData) -> tuple[list[str], list[tuple[str, str]]]:
             else ""
         )
     )
-    return lines, links
+    return DigestText(tuple(lines), tuple(notes.links), tuple(notes.feedback))
 
 
 # --------------------------------------------------------------------------- CSV
@@ -466,6 +562,11 @@ def _post_row(item: MentionItem, tz: str) -> str:
     )
 
 
+def _post_link(item: MentionItem | None, empty: str = "—") -> str:
+    """A representative post as a link with its opening words, or `empty`."""
+    return empty if item is None else _link(snippet(item, 30), item.url)
+
+
 def _posts_table(items: Sequence[MentionItem], tz: str) -> str:
     if not items:
         return "<p class=muted>本期没有帖子。</p>"
@@ -527,11 +628,13 @@ def _watch_section(index: int, wd: WatchDigest, data: DigestData, by_name: dict[
         f"<h2 id={anchor}>{_e(wd.watch.name)}</h2>",
         "<div class=kpi>",
         f"<div>提及量（原始）<b>{v.raw_total:,}</b>"
-        f"<a href=#{anchor}-top>环比 {_e(change_text(raw_change(v), v.previous_raw_total))}</a></div>",
+        f"<a href=#{anchor}-top>环比 {_e(change_text(raw_change(v), v.previous_raw_total))}</a>"
+        f"<br>代表帖 {_post_link(linkable(wd.top_posts))}</div>",
         f"<div>去重后<b>{wd.distinct:,}</b>近似重复只计一次</div>",
         f"<div>互动量<b>{v.engagement:,.0f}</b></div>",
         f"<div>负面占比<b class={neg_cls}>{_e(pct(s.share(NEGATIVE)))}</b>"
-        f"<a href=#{anchor}-neg>上期 {_e(pct(s.previous_negative_share))}</a></div>",
+        f"<a href=#{anchor}-neg>上期 {_e(pct(s.previous_negative_share))}</a>"
+        f"<br>代表帖 {_post_link(linkable(s.top_negative))}</div>",
         f"<div>正面占比<b>{_e(pct(s.share(POSITIVE)))}</b></div>",
         f"<div>预警<b>{len(wd.alerts)}</b></div>",
         "</div>",
@@ -562,13 +665,13 @@ def _watch_section(index: int, wd: WatchDigest, data: DigestData, by_name: dict[
     rows = "".join(
         f"<tr><td>{_e(e.name)}{'（本品牌）' if e.is_brand else ''}</td><td class=num>{e.mentions:,}</td>"
         f"<td class=num>{_e(pct(e.share))}</td><td class=num>{_e(pct(e.negative_share))}</td>"
-        f"<td class=num>{e.engagement:,.0f}</td></tr>"
+        f"<td class=num>{e.engagement:,.0f}</td>"
+        f"<td class=txt>{_post_link(wd.sov_posts.get(e.name))}</td></tr>"
         for e in wd.sov.entries
     )
     out.append(
-        "<table><tr><th>品牌</th><th>提及</th><th>份额</th><th>负面占比</th><th>互动</th></tr>"
-        + rows
-        + "</table>"
+        "<table><tr><th>品牌</th><th>提及（原始）</th><th>份额</th><th>负面占比</th><th>互动</th>"
+        "<th>本期互动最高的帖子</th></tr>" + rows + "</table>"
     )
     out.append("<h3>热议词（本期 vs 上期）</h3>")
     if wd.terms:
@@ -611,13 +714,17 @@ def _kol_section(wd: WatchDigest, tz: str) -> str:
         return "\n".join(out)
 
     def row(k: queries.KolEntry, extra: str) -> str:
+        post = _post_link(wd.kol_posts.get(k.author_pk), "本期无相关帖")
         return (
             f"<tr><td>{_link(k.name or k.author_id, k.url)}</td><td>{_e(k.platform)}</td>"
             f"<td class=num>{'—' if k.followers is None else f'{k.followers:,}'}</td><td>{_e(k.tier)}</td>"
-            f"<td class=num>{k.score:.1f}</td><td>{extra}</td></tr>"
+            f"<td class=num>{k.score:.1f}</td><td>{extra}</td><td class=txt>{post}</td></tr>"
         )
 
-    head = "<tr><th>作者</th><th>平台</th><th>粉丝</th><th>层级</th><th>得分</th><th>说明</th></tr>"
+    head = (
+        "<tr><th>作者（主页）</th><th>平台</th><th>粉丝</th><th>层级</th><th>得分</th><th>说明</th>"
+        "<th>本期互动最高的帖子</th></tr>"
+    )
     out.append("<p>得分最高</p><table>" + head)
     out += [row(k, _e("；".join(k.reasons[:2]))) for k in board.top]
     out.append("</table>")
@@ -681,6 +788,7 @@ class RenderedDigest:
     html: str
     csv: bytes
     charts: tuple[Chart, ...]
+    feedback: tuple[tuple[str, int], ...] = ()  # ("[n]", post pk) of the posts the text links
 
     def files(self) -> dict[str, bytes]:
         """File name -> content of everything the digest writes (names are ASCII and fixed)."""
@@ -692,14 +800,15 @@ class RenderedDigest:
 
 def render_digest(session: Session, data: DigestData) -> RenderedDigest:
     chart_list = render_charts(data)
-    lines, links = text_lines(data)
+    text = text_lines(data)
     return RenderedDigest(
         title=title_of(data),
-        lines=tuple(lines),
-        links=tuple(links),
+        lines=text.lines,
+        links=text.links,
         html=render_html(data, chart_list),
         csv=mentions_csv(session, data),
         charts=chart_list,
+        feedback=text.feedback,
     )
 
 
@@ -719,7 +828,13 @@ MIME = {".png": "image/png", ".html": "text/html", ".csv": "text/csv"}
 
 
 def digest_notice(
-    *, title: str, lines: Sequence[str], links: Sequence[tuple[str, str]], files: Sequence[Path], key: str
+    *,
+    title: str,
+    lines: Sequence[str],
+    links: Sequence[tuple[str, str]],
+    files: Sequence[Path],
+    key: str,
+    feedback: Sequence[tuple[str, int]] = (),
 ) -> Notice:
     """The outbox message of a stored digest: the numbers as text, the charts as photos, the HTML
     report and the CSV as documents. Files that vanished or grew beyond ATTACH_LIMIT raise."""
@@ -742,13 +857,15 @@ def digest_notice(
         links=tuple(links),
         attachments=tuple(attachments),
         dedup_key=key,
+        feedback=tuple(feedback),
     )
 
 
 def notice_from_alert(alert: AlertRow) -> Notice:
     """The Notice of a stored AlertRow of kind "digest" (the outbox calls this for digests).
 
-    The alert's `details["files"]` lists the written files; `details["links"]` the post links.
+    The alert's `details["files"]` lists the written files; `details["links"]` the post links;
+    `details["feedback"]` the (label, post pk) of the posts that get feedback buttons.
     """
 
     if alert.kind != "digest":
@@ -760,4 +877,5 @@ def notice_from_alert(alert: AlertRow) -> Notice:
         links=[(str(a), str(b)) for a, b in details.get("links", [])],
         files=[Path(p) for p in details.get("files", [])],
         key=alert.key,
+        feedback=[(str(a), int(b)) for a, b in details.get("feedback", [])],
     )

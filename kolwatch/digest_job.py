@@ -117,6 +117,7 @@ def run_digest(
                     details={
                         "files": [str(p) for p in paths],
                         "links": [list(pair) for pair in rendered.links],
+                        "feedback": [list(pair) for pair in rendered.feedback],
                         "period": window.period,
                         "start": window.start.isoformat(),
                         "end": window.end.isoformat(),
@@ -153,11 +154,10 @@ def digest_summary(
         data: DigestData = collect_digest(
             session, workspace_id=ws_id, window=window, watch=watch, generated_at=now
         )
-    lines, _ = text_lines(data)
     return DigestSummary(
         title=title_of(data),
         window=window.label(),
-        lines=tuple(lines),
+        lines=text_lines(data).lines,
         watches=tuple(
             (wd.watch.name, wd.volume.raw_total, wd.sentiment.share("negative")) for wd in data.watches
         ),

@@ -157,12 +157,15 @@ def alert_notice(alert: AlertRow) -> Notice:
     lines = [f"{LEVEL_EMOJI.get(alert.level, '')} {LEVEL_NAMES.get(alert.level, str(alert.level))}".strip()]
     lines += alert.body.splitlines()
     links = tuple((f"帖子 {i + 1}", url) for i, url in enumerate(alert.post_urls[:10]) if url)
+    # Feedback buttons (Telegram) for the posts the body lists as "代表帖子：1. ..." in this order.
+    feedback = tuple((f"帖子 {i + 1}", int(pk)) for i, pk in enumerate(alert.post_ids[:10]) if pk)
     return Notice(
         title=alert.title,
         body_lines=tuple(lines),
         level=_NOTICE_LEVEL.get(alert.level, "info"),
         links=links,
         dedup_key=alert.key,
+        feedback=feedback,
     )
 
 

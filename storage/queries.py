@@ -443,6 +443,57 @@ def top_posts(
     return tuple(_mention_item(r) for r in session.exec(stmt).all())
 
 
+def author_top_posts(
+    session: Session,
+    *,
+    watch_id: int,
+    author_pks: Sequence[int],
+    start: datetime,
+    end: datetime,
+    per_author: int = 3,
+) -> dict[int, tuple[MentionItem, ...]]:
+    """Each author's most engaging mentions of the watch in the period (brand or competitor; ties
+    newest first), up to `per_author`, by author pk; authors without one are absent. The posts
+    behind a KOL line."""
+
+    start, end = _check_period(start, end)
+    wanted = sorted({int(pk) for pk in author_pks})
+    if not wanted:
+        return {}
+    where = _mention_filters(
+        watch_id=watch_id, start=start, end=end, label=None, competitor=None, hide_ignored=False
+    )
+    where.append(col(PostRow.author_pk).in_(wanted))
+    stmt = _mention_select(where).order_by(
+        PostRow.author_pk, ENGAGEMENT_SQL.desc(), col(MentionRow.created_at).desc(), col(MentionRow.id).desc()
+    )
+    _check_limit(per_author, "per_author", 50)
+    out: dict[int, list[MentionItem]] = {}
+    for row in session.exec(stmt).all():
+        item = _mention_item(row)
+        found = out.setdefault(item.author_pk, [])
+        if len(found) < per_author:
+            found.append(item)
+    return {pk: tuple(items) for pk, items in out.items()}
+
+
+def posts_by_pk(session: Session, *, watch_id: int, post_pks: Sequence[int]) -> dict[int, MentionItem]:
+    """The watch's mention of each of these posts (any time), by post pk; posts the watch never
+    mentioned are absent. For posts an alert names by id."""
+
+    wanted = sorted({int(pk) for pk in post_pks})
+    if not wanted:
+        return {}
+    stmt = _mention_select([MentionRow.watch_id == watch_id, col(MentionRow.post_pk).in_(wanted)]).order_by(
+        MentionRow.post_pk, MentionRow.competitor, MentionRow.id
+    )
+    out: dict[int, MentionItem] = {}
+    for row in session.exec(stmt).all():
+        item = _mention_item(row)
+        out.setdefault(item.post_pk, item)  # the brand's own mention ("" sorts first) if there is one
+    return out
+
+
 def _like_escape(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 

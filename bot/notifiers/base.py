@@ -188,7 +188,9 @@ class Notice:
     """A channel-neutral message. All text is plain (never markup): each channel escapes it.
 
     `level` is one of LEVELS or None; `links` are (label, url) pairs; `dedup_key` identifies the
-    notice for the outbox (the same key is delivered once per target).
+    notice for the outbox (the same key is delivered once per target). `feedback` lists the
+    (label, post pk) of the posts the notice shows: channels with buttons (Telegram) offer the
+    sentiment-feedback and ignore-author buttons for each; the others ignore it.
     """
 
     title: str
@@ -197,6 +199,7 @@ class Notice:
     links: tuple[tuple[str, str], ...] = ()
     attachments: tuple[Attachment, ...] = ()
     dedup_key: str = ""
+    feedback: tuple[tuple[str, int], ...] = ()
 
     def __post_init__(self) -> None:
         if isinstance(self.body_lines, str):
@@ -204,6 +207,9 @@ class Notice:
         object.__setattr__(self, "body_lines", tuple(str(line) for line in self.body_lines))
         object.__setattr__(self, "links", tuple((str(a), str(b)) for a, b in self.links))
         object.__setattr__(self, "attachments", tuple(self.attachments))
+        object.__setattr__(self, "feedback", tuple((str(a), int(b)) for a, b in self.feedback))
+        if any(pk < 1 for _, pk in self.feedback):
+            raise ValueError("Notice.feedback post ids must be positive")
         if self.level is not None and self.level not in LEVELS:
             raise ValueError(f"Notice.level must be one of {LEVELS} or None, not {self.level!r}")
         if not self.title.strip():

@@ -8,6 +8,11 @@ The global ~30 messages/second across chats is left to the platform's 429s, whic
 
 The bot token comes from `KOLWATCH_BOT_TOKEN`; the API base (`[bot] api_base`) may point at a
 self-hosted Bot API server or the fake one in tests.
+
+The posts a notice shows (`Notice.feedback`) get the bot's feedback buttons, one row per post
+("情感有误" `fb:<post>`, "忽略作者" `ig:<post>`, handled by bot/routers/feedback.py), as an inline
+keyboard on the last text message, at most MAX_FEEDBACK_POSTS rows (Telegram allows about 100
+buttons per message); the text says when the list was cut.
 """
 
 from __future__ import annotations
@@ -30,7 +35,13 @@ from aiogram.exceptions import (
     TelegramServerError,
     TelegramUnauthorizedError,
 )
-from aiogram.types import BufferedInputFile, InputMediaPhoto, LinkPreviewOptions
+from aiogram.types import (
+    BufferedInputFile,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    InputMediaPhoto,
+    LinkPreviewOptions,
+)
 
 from bot import render
 from bot.notifiers.base import (
@@ -49,6 +60,7 @@ from bot.notifiers.base import (
 PHOTO_MAX_BYTES = 10 * 1024 * 1024
 DOCUMENT_MAX_BYTES = 50 * 1024 * 1024
 MEDIA_GROUP_MAX = 10
+MAX_FEEDBACK_POSTS = 40  # two buttons each: 80, under Telegram's ~100 buttons per message
 LEVEL_ICONS: Mapping[str, str] = {"info": "ℹ️", "warning": "⚠️", "critical": "🚨"}
 _CHAT_RE = re.compile(r"-?[0-9]{1,20}|@[A-Za-z][A-Za-z0-9_]{3,31}")
 
@@ -62,7 +74,25 @@ def render_notice_html(notice: Notice) -> str:
     if notice.links:
         lines.append("")
         lines += [f"🔗 {render.link(label, url)}" for label, url in notice.links]
+    if len(notice.feedback) > MAX_FEEDBACK_POSTS:
+        n = MAX_FEEDBACK_POSTS
+        lines.append(render.italic(f"（反馈按钮只列前 {n} 条帖子 feedback buttons for the first {n} posts）"))
     return "\n".join(lines)
+
+
+def feedback_buttons(label: str, post_pk: int) -> list[InlineKeyboardButton]:
+    """The two feedback buttons of one post (the same everywhere the bot shows a post)."""
+    wrong, ignore = render.pack_callback("fb", post_pk), render.pack_callback("ig", post_pk)
+    return [
+        InlineKeyboardButton(text=f"{label} 情感有误 wrong", callback_data=wrong),
+        InlineKeyboardButton(text=f"{label} 忽略作者 ignore", callback_data=ignore),
+    ]
+
+
+def feedback_keyboard(feedback: tuple[tuple[str, int], ...]) -> InlineKeyboardMarkup | None:
+    """One row per post, the first MAX_FEEDBACK_POSTS; None when the notice shows no post."""
+    rows = [feedback_buttons(label, pk) for label, pk in feedback[:MAX_FEEDBACK_POSTS]]
+    return InlineKeyboardMarkup(inline_keyboard=rows) if rows else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,11 +102,17 @@ class TelegramPart:
     kind: str
     text: str = ""
     attachments: tuple[Attachment, ...] = ()
+    feedback: tuple[tuple[str, int], ...] = ()  # (label, post pk): buttons under this message
 
 
 def render_parts(notice: Notice) -> list[TelegramPart]:
-    """The ordered, deterministic parts of a notice (the unit of `resume_from`)."""
-    parts = [TelegramPart("message", text) for text in render.split_html(render_notice_html(notice))]
+    """The ordered, deterministic parts of a notice (the unit of `resume_from`). The feedback
+    buttons go on the last text message, under the whole list of posts."""
+    texts = render.split_html(render_notice_html(notice))
+    parts = [
+        TelegramPart("message", text, feedback=notice.feedback if i == len(texts) - 1 else ())
+        for i, text in enumerate(texts)
+    ]
     images: list[Attachment] = []
 
     def flush() -> None:
@@ -177,7 +213,8 @@ class TelegramNotifier:
     async def _call(self, chat_id: int | str, part: TelegramPart) -> None:
         if part.kind == "message":
             await self._bot.send_message(chat_id, part.text, parse_mode="HTML",
-                                         link_preview_options=LinkPreviewOptions(is_disabled=True))
+                                         link_preview_options=LinkPreviewOptions(is_disabled=True),
+                                         reply_markup=feedback_keyboard(part.feedback))
         elif part.kind == "photo":
             (att,) = part.attachments
             await self._bot.send_photo(chat_id, _file(att), caption=_caption(att), parse_mode="HTML")

@@ -19,6 +19,7 @@ from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup, Message
 from sqlmodel import Session
 
 from bot import render
+from bot.notifiers.telegram import feedback_buttons
 from nlp.types import NEGATIVE, NEUTRAL, POSITIVE
 from storage import queries
 from storage.bot_repo import BotRepoError, ChatAccess
@@ -199,20 +200,7 @@ def feedback_rows(
 ) -> list[list[InlineKeyboardButton]]:
     """Two buttons per post shown: "sentiment wrong" and "ignore this author"."""
 
-    rows = []
-    for offset, item in enumerate(items):
-        n = first_number + offset
-        rows.append(
-            [
-                InlineKeyboardButton(
-                    text=f"{n} 情感有误 wrong", callback_data=render.pack_callback("fb", item.post_pk)
-                ),
-                InlineKeyboardButton(
-                    text=f"{n} 忽略作者 ignore", callback_data=render.pack_callback("ig", item.post_pk)
-                ),
-            ]
-        )
-    return rows
+    return [feedback_buttons(str(first_number + offset), item.post_pk) for offset, item in enumerate(items)]
 
 
 def keyboard(rows: list[list[InlineKeyboardButton]]) -> InlineKeyboardMarkup | None:

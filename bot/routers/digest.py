@@ -19,7 +19,7 @@ from bot import digest, render
 from bot.filters import KnownChat
 from bot.middlewares import EXPENSIVE
 from bot.notifiers.base import Attachment, Notice
-from bot.notifiers.telegram import render_parts
+from bot.notifiers.telegram import feedback_keyboard, render_parts
 from bot.routers.common import command_args, read, require_access
 from storage.bot_repo import BotRepoError, ChatAccess
 from storage.db import Database
@@ -48,6 +48,7 @@ def _build(session: Session, *, workspace_id: int, period: str, tz: str, watch: 
         level="info",
         links=rendered.links,
         attachments=tuple(attachments),
+        feedback=rendered.feedback,
     )
 
 
@@ -56,12 +57,16 @@ def _file(att: Attachment) -> BufferedInputFile:
 
 
 async def send_notice(bot: Bot, chat_id: int, notice: Notice) -> None:
-    """Every part of the notice (bot.notifiers.telegram.render_parts decides the split), in order."""
+    """Every part of the notice (bot.notifiers.telegram.render_parts decides the split), in order;
+    the posts' feedback buttons under the last text message, as the notifier sends them."""
 
     for part in render_parts(notice):
         if part.kind == "message":
             await bot.send_message(
-                chat_id, part.text, link_preview_options=LinkPreviewOptions(is_disabled=True)
+                chat_id,
+                part.text,
+                link_preview_options=LinkPreviewOptions(is_disabled=True),
+                reply_markup=feedback_keyboard(part.feedback),
             )
         elif part.kind == "photo":
             await bot.send_photo(

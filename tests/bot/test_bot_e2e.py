@@ -13,6 +13,7 @@ import asyncio
 import csv
 import io
 import itertools
+import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -34,6 +35,7 @@ from storage.models import (
     AuthorRow,
     IgnoredAuthorRow,
     KolScoreRow,
+    MentionRow,
     PostRow,
     SentimentFeedbackRow,
     WatchRow,
@@ -653,6 +655,90 @@ async def test_digest_sends_text_charts_and_html(env: Env) -> None:
     assert any("瑞幸" in t for t in texts)
     photos = env.fake.calls_of("sendMediaGroup") + env.fake.calls_of("sendPhoto")
     assert photos, "charts were not sent"
+
+
+async def test_digest_posts_carry_feedback_buttons(env: Env) -> None:
+    user = member()
+    before = {m: len(env.fake.calls_of(m)) for m in ("sendMessage", "sendDocument")}
+    await env.fake.push_text("/digest day", chat_id=CHAT, user_id=user, chat_type="supergroup")
+    await env.fake.wait_for("sendDocument", before["sendDocument"] + 2, timeout=60)
+    texts = env.fake.calls_of("sendMessage")[before["sendMessage"] :]  # the digest's text, in parts
+    assert texts and "舆情日报" in texts[0].params["text"]
+    *first, last = texts
+    assert all(not buttons(c) for c in first)  # the buttons sit under the end of the list
+    rows = last.params["reply_markup"]["inline_keyboard"]
+    text = "\n".join(visible(c) for c in texts)
+    footnotes = sorted({int(n) for n in re.findall(r"\[(\d+)\]", text.split("🔗")[0])})
+    links = re.findall(r"🔗 \[(\d+)\]", text)
+    assert footnotes and [int(n) for n in links] == footnotes == list(range(1, len(footnotes) + 1))
+    assert len(rows) == len(footnotes)  # one row per post the digest points at
+    since = datetime.now(UTC) - timedelta(days=1, minutes=10)
+    known = set(
+        db_read(
+            env,
+            lambda s: s.exec(
+                select(MentionRow.post_pk).where(
+                    MentionRow.watch_id == env.ids["watch"], MentionRow.created_at >= since
+                )
+            )
+            .scalars()
+            .all(),
+        )
+    )
+    for n, row in enumerate(rows, 1):
+        assert [b["text"] for b in row] == [f"[{n}] 情感有误 wrong", f"[{n}] 忽略作者 ignore"]
+        fb, ig = (b["callback_data"] for b in row)
+        assert fb.startswith("fb:") and ig == "ig:" + fb[3:] and len(fb.encode()) <= 64
+        assert int(fb[3:]) in known  # a post the watch mentioned in the digest's day
+    # The button works like the one under /mentions.
+    sent = len(env.fake.calls_of("sendMessage"))
+    await press(env, rows[0][0]["callback_data"], user=user, message_id=last_message_id(env))
+    (choice,) = (await env.fake.wait_for("sendMessage", sent + 1))[sent:]
+    pk = rows[0][0]["callback_data"][3:]
+    assert next(b["callback_data"] for b in buttons(choice)).startswith(f"fl:{pk}:")
+
+
+async def test_alert_notice_posts_carry_feedback_buttons(env: Env) -> None:
+    from aiogram import Bot
+    from aiogram.client.session.aiohttp import AiohttpSession
+    from aiogram.client.telegram import TelegramAPIServer
+
+    from bot.notifiers.telegram import TelegramNotifier
+    from kolwatch.outbox import alert_notice
+
+    hostile, first = env.ids["hostile_post"], env.ids["posts"][0]
+    alert = AlertRow(
+        workspace_id=1,
+        kind="spike",
+        level=3,
+        key="k-buttons",
+        title="瑞幸 提及量激增",
+        body="代表帖子：\n1. 路人：第一条\n2. 坏人：第二条",
+        post_urls=["https://weibo.example/p0", "https://weibo.example/p5"],
+        post_ids=[first, hostile],
+    )
+    bot = Bot(TOKEN, session=AiohttpSession(api=TelegramAPIServer.from_base(env.fake.base_url)))
+    try:
+        before = len(env.fake.calls_of("sendMessage"))
+        result = await TelegramNotifier(bot).send(alert_notice(alert), str(CHAT))
+    finally:
+        await bot.session.close()
+    assert result.ok, result.message
+    (call,) = env.fake.calls_of("sendMessage")[before:]
+    rows = call.params["reply_markup"]["inline_keyboard"]
+    assert [[b["callback_data"] for b in row] for row in rows] == [
+        [f"fb:{first}", f"ig:{first}"],
+        [f"fb:{hostile}", f"ig:{hostile}"],
+    ]
+    assert [row[0]["text"] for row in rows] == ["帖子 1 情感有误 wrong", "帖子 2 情感有误 wrong"]
+    # Pressed in the chat, they reach the bot's feedback handlers (and their rules).
+    user = member()
+    sent = len(env.fake.calls_of("sendMessage"))
+    await press(env, f"fb:{hostile}", user=user, message_id=last_message_id(env))
+    (choice,) = (await env.fake.wait_for("sendMessage", sent + 1))[sent:]
+    assert next(b["callback_data"] for b in buttons(choice)) == f"fl:{hostile}:negative"
+    call = await press(env, f"ig:{hostile}", user=user, message_id=last_message_id(env))
+    assert "only workspace admins" in call.params["text"]
 
 
 async def test_digest_week_covers_seven_days(env: Env) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import html
 import io
 import random
 import re
@@ -297,6 +298,10 @@ def test_digest_is_enqueued_once_with_deliveries_and_a_notice_with_attachments(
     ]
     assert ("digest.html", "text/html") in kinds and ("mentions.csv", "text/csv") in kinds
     assert notice.title == "acme 舆情日报 2026-03-09" and notice.links
+    # The stored digest keeps its footnoted posts for Telegram's feedback buttons.
+    assert notice.feedback and [label for label, _ in notice.feedback] == [
+        label[: label.index("]") + 1] for label, _ in notice.links if not label.endswith("帖子")
+    ]
 
 
 def test_notice_refuses_non_digest_alerts_and_missing_files(tmp_path: Path) -> None:
@@ -529,3 +534,56 @@ def test_every_volume_in_a_digest_counts_raw_mentions_and_dedup_is_labelled(
     with db.read() as s:
         vol = queries.volume_summary(s, watch_id=watch.id, start=window.start, end=window.end, step="day")
     assert sum(p.raw_volume for p in vol.series) == raw  # the chart's points add up to the headline
+
+
+def test_every_claim_links_a_post_of_the_watch_and_period(filled: tuple[Database, repos.WatchInfo]) -> None:
+    db, watch = filled
+    window = digest.digest_window("week", now=NOW, tz="Asia/Shanghai")
+    with db.read() as s:
+        data = digest.collect_digest(s, workspace_id=watch.workspace_id, window=window)
+        posts = {
+            p.url: (p.id, p.author_pk, p.label, tuple(p.keywords), m.competitor, repos.as_utc(m.created_at))
+            for p, m in s.exec(
+                select(PostRow, MentionRow)
+                .join(MentionRow, MentionRow.post_pk == PostRow.id)
+                .where(MentionRow.watch_id == watch.id)
+            ).all()
+        }
+    text = digest.text_lines(data)
+    wd = data.watches[0]
+    url_of = {int(label[1 : label.index("]")]): url for label, url in text.links}
+    assert list(url_of) == list(range(1, len(url_of) + 1))
+    # Feedback buttons for every linked post; the alert in the scenario names its post by URL only.
+    alert_only = {n for n, u in url_of.items() if u.endswith("/p345")}
+    assert text.feedback == tuple((f"[{n}]", posts[u][0]) for n, u in url_of.items() if n not in alert_only)
+    for url in url_of.values():  # every link is a post the watch mentioned in the period
+        assert window.start <= posts[url][5] < window.end, url
+
+    def marks(line: str) -> list[str]:
+        return [url_of[int(n)] for n in re.findall(r" \[(\d+)\]", line)]
+
+    def line(prefix: str) -> str:
+        return next(x for x in text.lines if x.startswith(prefix))
+
+    (volume,) = marks(line("提及量"))
+    assert volume == wd.top_posts[0].url or not wd.top_posts[0].url.startswith("http")
+    assert posts[volume][0] == digest.linkable(wd.top_posts).post_pk  # type: ignore[union-attr]
+    (senti,) = marks(line("情感（"))
+    assert posts[senti][2] == NEGATIVE and senti == wd.sentiment.top_negative[0].url
+    sov = marks(line("声量份额"))
+    assert [posts[u][4] for u in sov] == ["" if e.is_brand else e.name for e in wd.sov.entries]
+    terms = marks(line("热议词"))
+    assert len(terms) == min(5, len(wd.terms)) > 0
+    assert all(t.term.term in posts[u][3] for t, u in zip(wd.terms, terms, strict=False))
+    kols = marks(line("头部 KOL"))
+    assert [posts[u][1] for u in kols] == [k.author_pk for k in wd.kols.top[:3]]
+    assert marks(line("预警")) == ["https://m.weibo.cn/status/p345"]
+    hot = [marks(x) for x in text.lines if x.startswith("热帖")]
+    assert hot == [[p.url] if p.url.startswith("https://") else [] for p in wd.top_posts[:3]]
+    assert "javascript:" not in " ".join(url_of.values())  # p2 is hot but has no link to give
+    # The HTML links the share of voice and the KOLs to posts, not only to profiles.
+    page = digest.render_html(data, ())
+    sov_table = page[page.index("<h3>声量份额</h3>") : page.index("<h3>热议词")]
+    assert all(f'href="{html.escape(u)}"' in sov_table for u in sov)
+    kol_table = page[page.index("<h3>KOL</h3>") :]
+    assert all(f'href="{html.escape(u)}"' in kol_table for u in kols)

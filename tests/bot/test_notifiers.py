@@ -174,6 +174,29 @@ async def test_telegram_long_notice_is_split_and_hostile_text_shown_literally(
     assert '<a href="javascript' not in calls[-1].params["text"]
 
 
+async def test_telegram_feedback_buttons_go_under_the_last_text_part(
+    fake_tg: FakeTelegram, tg: TelegramNotifier
+) -> None:
+    from bot.notifiers.telegram import MAX_FEEDBACK_POSTS
+
+    lines = [f"{i:04d} {HOSTILE}" for i in range(120)]  # three text parts
+    posts = tuple((f"[{n}]", 100 + n) for n in range(1, MAX_FEEDBACK_POSTS + 6))
+    result = await tg.send(Notice("摘要", tuple(lines), feedback=posts), "-1001")
+    assert result.ok, result.message
+    *first, last = fake_tg.calls_of("sendMessage")
+    assert first and all("reply_markup" not in c.params for c in first)
+    rows = last.params["reply_markup"]["inline_keyboard"]
+    assert len(rows) == MAX_FEEDBACK_POSTS  # Telegram allows about 100 buttons per message
+    assert rows[0] == [
+        {"text": "[1] 情感有误 wrong", "callback_data": "fb:101"},
+        {"text": "[1] 忽略作者 ignore", "callback_data": "ig:101"},
+    ]
+    text, _ = parse_html(last.params["text"])
+    assert f"feedback buttons for the first {MAX_FEEDBACK_POSTS} posts" in text  # the cut is said
+    with pytest.raises(ValueError):
+        Notice("x", feedback=(("[1]", 0),))
+
+
 async def test_telegram_429_gives_retry_after_and_resume_skips_sent_parts(
     fake_tg: FakeTelegram, tg: TelegramNotifier
 ) -> None:
@@ -290,6 +313,7 @@ async def test_wecom_markdown_payload_exact() -> None:
             ("负面占比 42%",),
             level="warning",
             links=(("帖子 1", "https://weibo.com/1/A(1)"),),
+            feedback=(("帖子 1", 7),),  # buttons are Telegram's; a robot message has none
         )
         result = await wecom.send(notice, "default")
     assert result.ok
