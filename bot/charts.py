@@ -303,7 +303,7 @@ def sentiment_share_chart(buckets: Sequence[SentimentBucket], *, title: str = "�
 
 
 def share_of_voice_chart(shares: Sequence[tuple[str, float]], *, title: str = "声量份额",
-                         kind: str = "bar") -> bytes:
+                         kind: str = "bar", x_label: str = "提及量（条）") -> bytes:
     """Each brand's share of mentions: horizontal bars (count and %) or a pie (top 8 + 其他)."""
     if kind not in ("bar", "pie"):
         raise ValueError("kind must be 'bar' or 'pie'")
@@ -330,7 +330,7 @@ def share_of_voice_chart(shares: Sequence[tuple[str, float]], *, title: str = "�
             colours = [PALETTE[i % len(PALETTE)] for i in range(len(items))][::-1]
             bars = ax.barh(labels, values, color=colours)
             ax.bar_label(bars, labels=[f"{v:,.0f}（{100 * v / total:.1f}%）" for v in values], padding=3)
-            ax.set_xlabel("提及量（条）")
+            ax.set_xlabel(safe_label(x_label, font))
             ax.set_xlim(0, max(values) * 1.3)
             ax.grid(axis="y", visible=False)
         return _png(fig)

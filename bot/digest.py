@@ -319,7 +319,9 @@ def render_charts(data: DigestData) -> tuple[Chart, ...]:
             tz=tz,
         )
         sov = charts.share_of_voice_chart(
-            [(e.name, float(e.mentions)) for e in wd.sov.entries], title=f"{name} 声量份额"
+            [(e.name, float(e.mentions)) for e in wd.sov.entries],
+            title=f"{name} 声量份额",
+            x_label="提及量（条，原始）",
         )
         out += [
             Chart(f"w{index}-volume.png", f"{name} 提及量趋势", volume),
