@@ -23,9 +23,10 @@ token instead of the top, so no gap is ever skipped; once the walk meets the kno
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 from urllib.parse import quote
@@ -59,6 +60,7 @@ from collectors.http import (
 )
 
 PLATFORM = "weibo"
+log = logging.getLogger(__name__)
 
 
 class WeiboSettings(HttpSettings):
@@ -104,6 +106,8 @@ def check_envelope(payload: Any) -> None:
             raise RateLimited(f"weibo: {msg}")
         if "没有内容" in msg or not msg:
             return  # empty or invalid container: an empty result, not an error (see parse_profile)
+        if "不存在" in msg or "已被删除" in msg:
+            raise SourceGone(f"weibo: {msg[:100]}")  # "该微博不存在": the post (or account) is gone
         raise ParseError(f"weibo ok:0: {msg[:100]}")
     if ok in (-100, "-100"):
         if "captcha" in url or "verify" in url:
@@ -166,8 +170,12 @@ def parse_user(user: Any) -> Author:
 DELETED_AUTHOR = Author(platform=PLATFORM, author_id="", name="")
 
 
-def parse_mblog(mblog: Any, *, now: datetime, text_override: str | None = None) -> Post:
-    """One mblog -> Post. A null user (deleted original) gets DELETED_AUTHOR (empty id and name)."""
+def parse_mblog(mblog: Any, *, now: datetime) -> Post:
+    """One mblog -> Post. A null user (deleted original) gets DELETED_AUTHOR (empty id and name).
+
+    For a repost, `parent_id` is the original's id when the embedded original carries a usable
+    one, else None (the post is still a repost).
+    """
 
     data = expect_object(mblog, "weibo mblog")
     post_id = expect_id(data.get("id") or data.get("mid"), "weibo mblog")
@@ -180,11 +188,7 @@ def parse_mblog(mblog: Any, *, now: datetime, text_override: str | None = None) 
     else:
         url = f"https://m.weibo.cn/status/{post_id}"
     retweeted = data.get("retweeted_status")
-    parent_id = None
-    if retweeted is not None:
-        parent_id = expect_id(
-            expect_object(retweeted, "weibo retweeted_status").get("id"), "weibo retweeted_status"
-        )
+    parent_id = _original_id(retweeted) if retweeted is not None else None
     created = data.get("created_at")
     if created is None:
         raise ParseError(f"weibo mblog {post_id} has no created_at")
@@ -193,7 +197,7 @@ def parse_mblog(mblog: Any, *, now: datetime, text_override: str | None = None) 
         post_id=post_id,
         url=url,
         author=author,
-        text=text_override if text_override is not None else html_to_text(data.get("text")),
+        text=html_to_text(data.get("text")),
         created_at=parse_time(created, now=now),
         likes=parse_count(data.get("attitudes_count", data.get("like_count"))),
         reposts=parse_count(data.get("reposts_count")),
@@ -204,15 +208,38 @@ def parse_mblog(mblog: Any, *, now: datetime, text_override: str | None = None) 
     )
 
 
+def _original_id(retweeted: Any) -> str | None:
+    if not isinstance(retweeted, dict):
+        return None
+    value = retweeted.get("id") or retweeted.get("mid")
+    try:
+        post_id = expect_id(value, "weibo retweeted_status")
+        _id_number(post_id)
+    except ParseError:
+        return None
+    return post_id
+
+
 def mblog_posts(mblog: Any, *, now: datetime) -> list[Post]:
-    """An mblog and, for a repost, its embedded original (original first)."""
+    """An mblog and, for a repost, its embedded original (original first).
+
+    An original that was deleted (user null, often no created_at: "抱歉，此微博已被作者删除。") or
+    that does not parse is not a post we can store; the repost is kept on its own with
+    raw["original_unavailable"] saying why, so one dead original never fails the page.
+    """
 
     post = parse_mblog(mblog, now=now)
-    posts = []
-    if post.is_repost:
-        posts.append(parse_mblog(expect_object(mblog, "mblog")["retweeted_status"], now=now))
-    posts.append(post)
-    return posts
+    if not post.is_repost:
+        return [post]
+    original = expect_object(mblog, "weibo mblog").get("retweeted_status")
+    if isinstance(original, dict) and original.get("user") is None:
+        reason = "deleted: " + html_to_text(original.get("text"))[:100] if original.get("text") else "deleted"
+    else:
+        try:
+            return [parse_mblog(original, now=now), post]
+        except ParseError as exc:
+            reason = f"unreadable: {exc.message[:100]}"
+    return [replace(post, raw={**(post.raw or {}), "original_unavailable": reason})]
 
 
 @dataclass(frozen=True, slots=True)
@@ -449,6 +476,17 @@ def parse_hot_html(html: Any, *, now: datetime) -> list[HotEntry]:
 
 # ----------------------------------------------------------------------------------------- collector
 
+_SOURCE_LEVEL = frozenset({RateLimited.health, LoginRequired.health, Blocked.health})
+
+
+def _source_level(error: CollectorError) -> bool:
+    """Errors that concern the whole source (and so must stop the run), not one post.
+
+    Also a CircuitOpen whose breaker was opened by such errors (its health says which).
+    """
+
+    return error.health in _SOURCE_LEVEL
+
 
 class WeiboCollector(Collector):
     name: ClassVar[str] = PLATFORM
@@ -508,34 +546,70 @@ class WeiboCollector(Collector):
         author, _ = parse_profile(payload)
         return author
 
+    async def _item_json(
+        self,
+        source: SourceSpec,
+        url: str,
+        params: Mapping[str, Any],
+        *,
+        headers: Mapping[str, str] | None = None,
+    ) -> Any:
+        # Per-post calls (long text, hot comments) have their own breaker: a run of deleted posts
+        # must not open the source's breaker and stop the timeline itself.
+        return await fetch_json(
+            self.client,
+            url,
+            params=params,
+            headers=headers,
+            source_key=self._key(source) + ":items",
+            check=check_envelope,
+        )
+
     async def _complete(self, source: SourceSpec, mblog: dict[str, Any], now: datetime) -> list[Post]:
+        """The posts of one mblog with its full text and hot comments where they can be had.
+
+        A failed long-text call keeps the truncated text (raw["longtext_failed"]); failed hot
+        comments are skipped. Rate limits, login walls and blocks concern the whole source and
+        still propagate.
+        """
+
         posts = mblog_posts(mblog, now=now)
+        main = posts[-1]
         if mblog.get("isLongText"):
-            payload = await self._json(source, "/statuses/extend", {"id": posts[-1].post_id})
-            text, counts = parse_longtext(payload)
-            main = parse_mblog(mblog, now=now, text_override=text)
-            main = Post(
-                **{
-                    **{f: getattr(main, f) for f in main.__dataclass_fields__},
-                    "likes": counts["likes"] if counts["likes"] is not None else main.likes,
-                    "reposts": counts["reposts"] if counts["reposts"] is not None else main.reposts,
-                    "comments": counts["comments"] if counts["comments"] is not None else main.comments,
-                }
-            )
+            try:
+                text, counts = parse_longtext(
+                    await self._item_json(source, "/statuses/extend", {"id": main.post_id})
+                )
+            except CollectorError as exc:
+                if _source_level(exc):
+                    raise
+                log.warning("weibo %s: keeping the truncated text: %s", main.post_id, exc)
+                main = replace(main, raw={**(main.raw or {}), "longtext_failed": exc.message[:200]})
+            else:
+                main = replace(
+                    main,
+                    text=text,
+                    likes=counts["likes"] if counts["likes"] is not None else main.likes,
+                    reposts=counts["reposts"] if counts["reposts"] is not None else main.reposts,
+                    comments=counts["comments"] if counts["comments"] is not None else main.comments,
+                )
             posts[-1] = main
         limit = source.options.get("comments", 0)
         if isinstance(limit, int) and not isinstance(limit, bool) and limit > 0:
-            post_id = posts[-1].post_id
-            payload = await fetch_json(
-                self.client,
-                "/comments/hotflow",
-                params={"id": post_id, "mid": post_id, "max_id_type": 0},
-                headers={"Referer": f"https://m.weibo.cn/detail/{post_id}"},
-                source_key=self._key(source),
-                check=check_envelope,
-            )
-            comments, _ = parse_comments(payload, parent_id=post_id, now=now)
-            posts.extend(comments[:limit])
+            try:
+                payload = await self._item_json(
+                    source,
+                    "/comments/hotflow",
+                    {"id": main.post_id, "mid": main.post_id, "max_id_type": 0},
+                    headers={"Referer": f"https://m.weibo.cn/detail/{main.post_id}"},
+                )
+                comments, _ = parse_comments(payload, parent_id=main.post_id, now=now)
+            except CollectorError as exc:
+                if _source_level(exc):
+                    raise
+                log.warning("weibo %s: skipping its hot comments: %s", main.post_id, exc)
+            else:
+                posts.extend(comments[:limit])
         return posts
 
     async def _walk(self, source: SourceSpec, cursor: dict[str, Any]) -> AsyncIterator[Page]:

@@ -79,12 +79,15 @@ async def test_crawl_200_pages_with_faults_exactly_once_and_rate_limited() -> No
         server.inject("500", path="/api/container/getIndex", times=3)
         server.inject("429", path="/api/container/getIndex", times=2, retry_after=2)
         server.inject("slow", path="/x/space/wbi/arc/search", times=2, delay=0.5)
+        # A broken long-text answer costs that post its full text, not the run.
         server.inject("truncated", path="/statuses/extend", times=1)
         server.inject("login_redirect", path="/api/container/getIndex", times=1)
         server.inject("-352", path="/x/space/wbi/arc/search", times=2)  # two in a row outlast the key refresh
+        server.inject("truncated", path="/x/space/wbi/arc/search", times=1)
 
         seen: list[Counter[str]] = [Counter() for _ in specs]
         failures: Counter[str] = Counter()
+        longtext_failed: list[str] = []
         runs = 0
         async with weibo_client, bili_client:
             while not all(set(seen[i]) >= expected[i] for i in range(len(specs))):
@@ -97,6 +100,8 @@ async def test_crawl_200_pages_with_faults_exactly_once_and_rate_limited() -> No
                             for post in page.posts:
                                 if post.author.author_id == spec.target:
                                     seen[i][post.post_id] += 1
+                                if post.raw and "longtext_failed" in post.raw:
+                                    longtext_failed.append(post.post_id)
                             cursors[i] = page.cursor
                     except CollectorError as error:
                         failures[error.health] += 1
@@ -122,7 +127,8 @@ async def test_crawl_200_pages_with_faults_exactly_once_and_rate_limited() -> No
                 assert "catchup" not in cursors[i]
         assert failures["login_required"] == 1
         assert failures["blocked"] == 1
-        assert failures["parse_error"] == 1
+        assert failures["parse_error"] == 1  # the truncated video list
+        assert len(longtext_failed) == 1 and server.by_id[longtext_failed[0]].long
         assert pages >= 200, pages
 
         # Per-host rate limit, measured from the server's request log (virtual seconds).

@@ -175,12 +175,8 @@ class Shapes:
             )
 
         deleted_original = obj(
-            {
-                "id": f(WEIBO_ID),
-                "user": st.none(),
-                "text": st.just("抱歉，此微博已被作者删除。"),
-                "created_at": self.weibo_time,
-            },
+            {"id": f(WEIBO_ID), "user": st.none(), "text": st.just("抱歉，此微博已被作者删除。")},
+            {"created_at": self.weibo_time},
         )
         self.weibo_mblog = mblog(f(st.one_of(mblog(st.none()), deleted_original)))
 

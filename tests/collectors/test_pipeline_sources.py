@@ -16,6 +16,8 @@ import pytest
 from sqlmodel import select
 
 from collectors import weibo
+from collectors.base import SourceSpec
+from collectors.http import make_client
 from kolwatch.commands.sources import format_health_table
 from kolwatch.context import sync_settings
 from kolwatch.outbox import HEALTH_TEXT
@@ -24,7 +26,7 @@ from kolwatch.settings import Settings
 from nlp.analyze import analyze
 from storage import repos
 from storage.db import Database
-from storage.models import AlertRow, PostRow
+from storage.models import AlertRow, PostRow, SourceRow
 
 NOW = datetime(2024, 3, 21, 4, 0, tzinfo=UTC)
 UID = "1234500001"
@@ -94,6 +96,11 @@ class World:
                 select(AlertRow).where(AlertRow.kind == "source_health").order_by(AlertRow.id)
             )
             return list(rows.all())
+
+    def cursor(self) -> dict[str, Any]:
+        with self.db.read() as session:
+            [row] = session.exec(select(SourceRow)).all()
+            return dict(row.cursor)
 
     def posts(self) -> dict[str, PostRow]:
         with self.db.read() as session:
@@ -170,3 +177,103 @@ async def test_a_source_the_collector_cannot_read_is_a_parse_error(tmp_path: Pat
         assert "numeric uid" in summary.message
     finally:
         w.db.dispose()
+
+
+# ------------------------------------------------------------------- one bad item, not the source
+
+A, LONG, NEWER = 5000000000000001, 5000000000000002, 5000000000000003
+
+
+def timeline(*mblogs: dict[str, Any]) -> list[dict[str, Any]]:
+    return sorted(mblogs, key=lambda m: int(m["id"]), reverse=True)
+
+
+async def test_long_text_of_a_deleted_post_keeps_the_truncated_text_and_the_cursor_moves(
+    world: World,
+) -> None:
+    cut = "鹿角咖啡 新品长文开头 ...<a href='/status/5000000000000002'>全文</a>"
+    mblogs = [weibo_mblog(A, "鹿角咖啡 好喝"), weibo_mblog(LONG, cut, isLongText=True)]
+
+    def gone(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json={"ok": 0, "msg": "该微博不存在"})
+
+    world.handler = weibo_handler(lambda: timeline(*mblogs), **{"/statuses/extend": gone})
+    [summary] = await world.run()
+    assert summary.health == "ok", summary.message
+    posts = world.posts()
+    assert posts[str(LONG)].text == "鹿角咖啡 新品长文开头"  # the truncated text, not nothing
+    assert world.cursor()["newest_id"] == str(LONG)
+
+    mblogs.append(weibo_mblog(NEWER, "鹿角咖啡 第二天"))
+    [summary] = await world.run()
+    assert summary.health == "ok" and summary.new == 1
+    assert str(NEWER) in world.posts()
+    assert world.cursor()["newest_id"] == str(NEWER)
+
+
+async def test_a_rate_limited_long_text_call_still_stops_the_source(world: World) -> None:
+    mblogs = [weibo_mblog(A, "鹿角咖啡"), weibo_mblog(LONG, "长文...", isLongText=True)]
+    world.handler = weibo_handler(
+        lambda: timeline(*mblogs), **{"/statuses/extend": lambda request: httpx.Response(429)}
+    )
+    [summary] = await world.run()
+    assert summary.health == "rate_limited"
+    assert world.posts() == {} and world.cursor() == {}  # the page is retried next run, not skipped
+
+
+async def test_a_deleted_original_without_time_or_user_keeps_the_repost(world: World) -> None:
+    deleted = {"id": "4900000000000001", "user": None, "text": "抱歉，此微博已被作者删除。"}
+    mblogs = [weibo_mblog(A, "转发 鹿角咖啡", retweeted_status=deleted), weibo_mblog(A - 1, "鹿角咖啡 早")]
+    world.handler = weibo_handler(lambda: timeline(*mblogs))
+    [summary] = await world.run()
+    assert summary.health == "ok", summary.message
+    posts = world.posts()
+    assert set(posts) == {str(A), str(A - 1)}  # no row for the deleted original
+    assert posts[str(A)].is_repost and posts[str(A)].parent_id == "4900000000000001"
+    assert world.cursor()["newest_id"] == str(A)
+
+
+async def test_failed_hot_comments_skip_only_that_posts_comments(tmp_path: Path) -> None:
+    w = World(tmp_path, [{"platform": "weibo", "kind": "user", "target": UID, "options": {"comments": 2}}])
+    comment = {
+        "id": "4900000000009999",
+        "text": "鹿角咖啡 同感",
+        "created_at": "Thu Mar 21 10:05:00 +0800 2024",
+        "user": {"id": 42, "screen_name": "路人"},
+        "like_count": 3,
+    }
+
+    def comments(request: httpx.Request) -> httpx.Response:
+        if request.url.params["id"] == str(A):
+            return httpx.Response(500)
+        return httpx.Response(200, json={"ok": 1, "data": {"data": [comment], "max_id": 0}})
+
+    mblogs = [weibo_mblog(A, "鹿角咖啡 一"), weibo_mblog(NEWER, "鹿角咖啡 二")]
+    w.handler = weibo_handler(lambda: timeline(*mblogs), **{"/comments/hotflow": comments})
+    try:
+        [summary] = await w.run()
+        assert summary.health == "ok", summary.message
+        posts = w.posts()
+        assert set(posts) == {str(A), str(NEWER), "4900000000009999"}
+        assert posts["4900000000009999"].parent_id == str(NEWER)
+        assert w.cursor()["newest_id"] == str(NEWER)
+    finally:
+        w.db.dispose()
+
+
+async def test_many_failed_per_post_calls_do_not_open_the_sources_breaker() -> None:
+    ids = [5000000000000010 + i for i in range(4)]
+    handler = weibo_handler(
+        lambda: timeline(*(weibo_mblog(i, "长文...", isLongText=True) for i in ids)),
+        **{"/statuses/extend": lambda request: httpx.Response(200, json={"ok": 0, "msg": "该微博不存在"})},
+    )
+    settings = weibo.WeiboSettings(
+        base_url="https://m.weibo.test", rate_per_s=1000, burst=100, breaker_threshold=2
+    )
+    async with make_client(settings, transport=httpx.MockTransport(handler), cookies={}) as client:
+        collector = weibo.WeiboCollector(client, settings, now=lambda: NOW)
+        for _ in range(2):  # the second run still reads the timeline
+            pages = [page async for page in collector.collect(SourceSpec("weibo", "user", UID), {})]
+            posts = [p for page in pages for p in page.posts]
+            assert sorted(p.post_id for p in posts) == [str(i) for i in ids]
+            assert all(p.raw and "longtext_failed" in p.raw for p in posts)
