@@ -395,12 +395,20 @@ def _parse_iso(value: Any) -> datetime | None:
 
 
 def select_new(
-    posts: Sequence[Post], cursor: Mapping[str, Any], *, max_seen: int, backfill_window_s: float
+    posts: Sequence[Post],
+    cursor: Mapping[str, Any],
+    *,
+    max_seen: int,
+    backfill_window_s: float,
+    fetched_at: datetime,
 ) -> tuple[tuple[Post, ...], dict[str, Any]]:
     """Posts of this fetch that are new relative to `cursor`, and the cursor after them.
 
     Cursor: {"newest": ISO time of the newest post seen, "seen": [guid, ...] newest first}. A
     malformed cursor is treated as empty (the guids then dedupe in storage by natural key).
+    "newest" never passes `fetched_at`: one entry dated in the future (a typo'd year, a wrong time
+    zone) would otherwise move the backfill floor past every real post to come and silence the
+    feed for good; a cursor stored before that rule is capped when read.
     """
 
     seen_list = (
@@ -410,11 +418,13 @@ def select_new(
     )
     seen = set(seen_list)
     newest = _parse_iso(cursor.get("newest"))
+    if newest is not None:
+        newest = min(newest, fetched_at)
     floor = newest - timedelta(seconds=backfill_window_s) if newest else None
     new = tuple(p for p in posts if p.post_id not in seen and (floor is None or p.created_at >= floor))
     ordered = sorted(new, key=lambda p: p.created_at, reverse=True)
     merged = [p.post_id for p in ordered] + [s for s in seen_list if s not in {p.post_id for p in ordered}]
-    times = [p.created_at for p in posts] + ([newest] if newest else [])
+    times = [min(p.created_at, fetched_at) for p in posts] + ([newest] if newest else [])
     next_cursor: dict[str, Any] = {"seen": merged[:max_seen]}
     if times:
         next_cursor["newest"] = max(times).isoformat()
@@ -448,10 +458,11 @@ class RssCollector(Collector):
             self.client, target.url, headers={"Accept": _FEED_ACCEPT}, source_key=f"rss:{target.url}"
         )
         seen_before = bool(cursor.get("seen"))
+        fetched_at = datetime.now(UTC)
         parsed = parse_feed(
             text.encode("utf-8", errors="replace"),
             feed_url=target.url,
-            fetched_at=datetime.now(UTC),
+            fetched_at=fetched_at,
             route=target.route,
             platform=override.strip() if override else None,
             allow_empty=bool(source.options.get("allow_empty", not seen_before)),
@@ -462,5 +473,6 @@ class RssCollector(Collector):
             cursor,
             max_seen=self.rss_settings.max_seen,
             backfill_window_s=self.rss_settings.backfill_window_s,
+            fetched_at=fetched_at,
         )
         yield Page(cursor=next_cursor, posts=new)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -19,6 +19,7 @@ from collectors.base import (
     CollectorSettings,
     LoginRequired,
     ParseError,
+    Post,
     SourceGone,
     SourceSpec,
 )
@@ -213,21 +214,51 @@ def test_select_new_by_guid_and_time_window() -> None:
         fetched_at=FETCHED,
         route=XHS_ROUTE,
     ).posts
-    new, cursor = select_new(posts, {}, max_seen=10, backfill_window_s=3600)
+    new, cursor = select_new(posts, {}, max_seen=10, backfill_window_s=3600, fetched_at=FETCHED)
     assert [p.post_id for p in new] == [p.post_id for p in posts]
     assert cursor["newest"] == FETCHED.isoformat()  # the undated item counts as seen now
     assert cursor["seen"][0] == posts[2].post_id  # newest first
-    again, cursor2 = select_new(posts, cursor, max_seen=10, backfill_window_s=3600)
+    again, cursor2 = select_new(posts, cursor, max_seen=10, backfill_window_s=3600, fetched_at=FETCHED)
     assert again == ()
     assert cursor2 == cursor
     # An unseen guid older than newest - window is an old item resurfacing, not news.
     trimmed = {"newest": cursor["newest"], "seen": [posts[0].post_id, posts[2].post_id]}
-    assert select_new(posts, trimmed, max_seen=10, backfill_window_s=3600)[0] == ()
-    assert select_new(posts, trimmed, max_seen=10, backfill_window_s=5 * 86400)[0] == (posts[1],)
+    assert select_new(posts, trimmed, max_seen=10, backfill_window_s=3600, fetched_at=FETCHED)[0] == ()
+    assert select_new(posts, trimmed, max_seen=10, backfill_window_s=5 * 86400, fetched_at=FETCHED)[0] == (
+        posts[1],
+    )
     # Seen list is bounded.
-    assert len(select_new(posts, {}, max_seen=2, backfill_window_s=0)[1]["seen"]) == 2
+    assert len(select_new(posts, {}, max_seen=2, backfill_window_s=0, fetched_at=FETCHED)[1]["seen"]) == 2
     # A malformed cursor is read as empty, not a crash.
-    assert len(select_new(posts, {"seen": "x", "newest": 5}, max_seen=10, backfill_window_s=0)[0]) == 3
+    malformed = {"seen": "x", "newest": 5}
+    assert len(select_new(posts, malformed, max_seen=10, backfill_window_s=0, fetched_at=FETCHED)[0]) == 3
+
+
+def _dated_feed(*items: tuple[str, str]) -> tuple[Post, ...]:
+    body = "<rss version='2.0'><channel><title>Brand news</title>" + "".join(
+        f"<item><title>{guid}</title><link>https://news.example.test/{guid}</link>"
+        f"<author>desk@news.example.test (Desk)</author><pubDate>{date}</pubDate></item>"
+        for guid, date in items
+    )
+    return parse_feed(
+        (body + "</channel></rss>").encode(), feed_url="https://news.example.test/feed", fetched_at=FETCHED
+    ).posts
+
+
+def test_one_future_dated_entry_does_not_silence_the_feed() -> None:
+    first = _dated_feed(("a", "Mon, 03 Jun 2024 02:00:00 GMT"), ("typo", "Thu, 04 Jun 2099 02:00:00 GMT"))
+    new, cursor = select_new(first, {}, max_seen=50, backfill_window_s=86400, fetched_at=FETCHED)
+    assert {p.post_id for p in new} == {"https://news.example.test/a", "https://news.example.test/typo"}
+    assert cursor["newest"] == FETCHED.isoformat()  # capped at the fetch, not 2099
+    later = FETCHED + timedelta(days=1)
+    second = _dated_feed(("b", "Tue, 04 Jun 2024 12:00:00 GMT"), ("a", "Mon, 03 Jun 2024 02:00:00 GMT"))
+    new2, _ = select_new(second, cursor, max_seen=50, backfill_window_s=86400, fetched_at=later)
+    assert [p.post_id for p in new2] == ["https://news.example.test/b"]
+    # A cursor stored before the cap (newest in 2099) is capped when read.
+    poisoned = {**cursor, "newest": "2099-03-21T02:00:00+00:00"}
+    new3, cursor3 = select_new(second, poisoned, max_seen=50, backfill_window_s=86400, fetched_at=later)
+    assert [p.post_id for p in new3] == ["https://news.example.test/b"]
+    assert cursor3["newest"] == later.isoformat()
 
 
 def _client(handler: httpx.MockTransport, base_url: str = "https://rsshub.example.test") -> httpx.AsyncClient:
