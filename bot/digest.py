@@ -80,6 +80,9 @@ class DigestWindow:
     end: datetime  # UTC, exclusive
     tz: str
     key: str  # one digest per workspace and key: the local date (day) or ISO week (week) of `end`
+    # When the digest is made (>= end, < end + 5 min): stored KOL rankings up to this moment
+    # describe the period, though `end` is floored to the counters' 5-minute buckets.
+    made_at: datetime | None = None
 
     @property
     def step(self) -> queries.Step:
@@ -112,7 +115,14 @@ def digest_window(period: str, *, now: datetime, tz: str = "Asia/Shanghai") -> D
     else:
         year, week, _ = local.isocalendar()
         key = f"{year}-W{week:02d}"
-    return DigestWindow(period=period, start=end - length, end=end, tz=tz, key=key)  # type: ignore[arg-type]
+    return DigestWindow(
+        period=period,  # type: ignore[arg-type]
+        start=end - length,
+        end=end,
+        tz=tz,
+        key=key,
+        made_at=now.astimezone(UTC),
+    )
 
 
 # --------------------------------------------------------------------------- data
@@ -196,7 +206,9 @@ def collect_digest(
                 sov=queries.share_of_voice(session, watch_id=w.id, start=start, end=end),
                 top_posts=queries.top_posts(session, watch_id=w.id, start=start, end=end, limit=TOP_POSTS),
                 # The ranking as of the period end against the one a period (day/week) earlier.
-                kols=queries.kol_board(session, watch_id=w.id, top=TOP_KOLS, now=end, period=end - start),
+                kols=queries.kol_board(
+                    session, watch_id=w.id, top=TOP_KOLS, now=window.made_at or end, period=end - start
+                ),
                 terms=tuple(
                     TermEvidence(
                         t,

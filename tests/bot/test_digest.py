@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from sqlalchemy import delete
 from sqlmodel import select
 
 from bot import digest
@@ -587,3 +588,32 @@ def test_every_claim_links_a_post_of_the_watch_and_period(filled: tuple[Database
     assert all(f'href="{html.escape(u)}"' in sov_table for u in sov)
     kol_table = page[page.index("<h3>KOL</h3>") :]
     assert all(f'href="{html.escape(u)}"' in kol_table for u in kols)
+
+
+def test_a_ranking_stored_while_the_digest_is_made_is_its_ranking(
+    filled: tuple[Database, repos.WatchInfo],
+) -> None:
+    # The window ends at NOW floored to 5 minutes (01:00); the KOL job ran at 01:02, just before
+    # the digest at 01:02:30 (the demo runs them back to back). That ranking is the period's.
+    db, watch = filled
+    window = digest.digest_window("day", now=NOW, tz="Asia/Shanghai")
+    assert window.end < NOW - timedelta(seconds=30) and window.made_at == NOW
+    with db.write() as s:
+        author_pk = s.exec(select(KolScoreRow.author_pk)).first()
+        row = KolScoreRow(
+            watch_id=watch.id,
+            author_pk=author_pk,
+            computed_at=NOW - timedelta(seconds=30),
+            score=99.0,
+            tier="头部",
+            method_version="test",
+        )
+        s.add(row)
+    try:
+        with db.read() as s:
+            kols = digest.collect_digest(s, workspace_id=watch.workspace_id, window=window).watches[0].kols
+        assert kols.computed_at == NOW - timedelta(seconds=30)
+        assert [k.author_pk for k in kols.top] == [author_pk]
+    finally:
+        with db.write() as s:
+            s.exec(delete(KolScoreRow).where(KolScoreRow.computed_at == NOW - timedelta(seconds=30)))
