@@ -17,7 +17,8 @@ Device cookie `buvid3` comes from `x/frontend/finger/spi` unless the operator's 
 (KOLWATCH_BILIBILI_COOKIE) already has one.
 
 Cursor (user/search): {"newest_ts": int, "newest_ids": [...], "catchup": {...}} (see `_walk`);
-(video): {"newest_rpid": int}.
+(video): {"newest_rpid": int}. Known videos and comments on the pages a run reads anyway are
+yielded again, so storage refreshes their counts (no extra request for that).
 """
 
 from __future__ import annotations
@@ -483,14 +484,14 @@ class BilibiliCollector(Collector):
         authors = (author,) if author else ()
         for step in range(self.settings.max_pages_per_run):
             page = await self._fetch_page(source, pn, author)
-            fresh = []
+            posts = []
             reached = False
             for post in page.posts:
                 ts = int(post.created_at.timestamp())
+                posts.append(post)  # known videos too: storage refreshes their views/likes/comments
                 if floor_ts is not None and (ts < floor_ts or (ts == floor_ts and post.post_id in floor_ids)):
                     reached = True
                     continue
-                fresh.append(post)
                 if top_ts is None or ts > top_ts:
                     top_ts, top_ids = ts, {post.post_id}
                 elif ts == top_ts:
@@ -503,7 +504,7 @@ class BilibiliCollector(Collector):
                     new_cursor = {"newest_ts": top_ts, "newest_ids": sorted(top_ids | floor_ids)}
                 else:
                     new_cursor = {"newest_ts": top_ts, "newest_ids": sorted(top_ids)}
-                yield Page(cursor=new_cursor, posts=tuple(fresh), authors=authors)
+                yield Page(cursor=new_cursor, posts=tuple(posts), authors=authors)
                 return
             pn += 1
             yield Page(
@@ -512,7 +513,7 @@ class BilibiliCollector(Collector):
                     "newest_ids": sorted(floor_ids),
                     "catchup": {"pn": pn, "top_ts": top_ts, "top_ids": sorted(top_ids)},
                 },
-                posts=tuple(fresh),
+                posts=tuple(posts),
                 authors=authors,
             )
             authors = ()
@@ -531,7 +532,7 @@ class BilibiliCollector(Collector):
             params = {"type": 1, "oid": aid, "sort": 0, "ps": 20, "pn": pn}
             batch = parse_replies(await self._get(source, "/x/v2/reply", params), parent_id=bvid)
             fresh = [c for c in batch if _is_rpid(c.post_id) and int(c.post_id) > floor]
-            comments.extend(fresh)
+            comments.extend(batch)  # the known ones too, for their fresh like counts
             newest = max([newest, *(int(c.post_id) for c in fresh)])
             if len(fresh) < len(batch) or not batch:
                 break

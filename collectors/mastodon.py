@@ -9,9 +9,13 @@ Kinds and targets (instance = `[collectors.mastodon] base_url`, or the source op
   options `exclude_replies` / `exclude_reblogs`.
 
 Paging: the `Link` header. The first run reads the newest page and follows rel="next" (max_id,
-older) for backfill; later runs ask `min_id=<newest id seen>`, which returns the statuses right
-after it with no gap, and follow rel="prev" (newer) until a page is empty, at most
-`max_pages_per_run` pages. The cursor is {"min_id": newest local status id}.
+older) for backfill. Later runs read the newest page first: statuses seen before are yielded
+again so storage refreshes their counts, and when the page reaches back to the cursor it holds
+everything new (one request). When more arrived than a page holds, they ask
+`min_id=<newest id seen>`, which returns the statuses right after it with no gap, and follow
+rel="prev" (newer) until a page is empty, at most `max_pages_per_run` pages in all (with a budget
+of one page, only the min_id walk runs). The cursor is {"min_id": newest local status id}, and
+it moves only over statuses read without a gap.
 
 Identity: status ids are local to the instance that serves them, so `post_id` is the status
 `uri` (its global ActivityPub id: one toot seen through two instances is one post) and author
@@ -421,14 +425,35 @@ class MastodonCollector(Collector):
         previous = cursor.get("min_id")
         # Mastodon ids are decimal snowflakes; Pleroma/Akkoma use other opaque, URL-safe ids.
         newest = previous if isinstance(previous, str) and _CURSOR_ID.match(previous) else None
-        incremental = newest is not None
+        url = instance + endpoint.path
+        pending_authors = authors
+        budget = self.settings.max_pages_per_run
         params: dict[str, str] = {**endpoint.params, "limit": str(PAGE_LIMIT)}
+        incremental = newest is not None
+        if incremental and budget >= 2:
+            # The newest page first: it refreshes the counts of recent statuses seen before and,
+            # when it reaches back to the cursor, holds every new status (one request in all).
+            # Otherwise more arrived than a page holds: its statuses are stored, the cursor stays,
+            # and the gap is read oldest-first from the cursor below (min_id never skips).
+            payload, headers = await self._get(url, params, _expect_list)
+            ids = local_ids(payload)
+            assert newest is not None
+            floor = _id_key(newest)
+            reached = not ids or any(_id_key(i) <= floor for i in ids)
+            yield Page(
+                cursor={"min_id": newest_id([*ids, newest]) or newest} if reached else dict(cursor),
+                posts=parse_statuses(payload),
+                authors=pending_authors,
+            )
+            pending_authors = ()
+            if reached:
+                return
+            _raise_if_exhausted(headers, url)
+            budget -= 1
         if incremental:
             assert newest is not None
             params["min_id"] = newest
-        url = instance + endpoint.path
-        pending_authors = authors
-        for page_no in range(self.settings.max_pages_per_run):
+        for page_no in range(budget):
             payload, headers = await self._get(url, params, _expect_list)
             posts = parse_statuses(payload)
             ids = local_ids(payload)
@@ -454,11 +479,18 @@ class MastodonCollector(Collector):
                 if next_max is None:
                     return
                 params = {**endpoint.params, "limit": str(PAGE_LIMIT), "max_id": next_max}
-            if headers.get("x-ratelimit-remaining", "").strip() == "0":
-                reset = rate_limit_reset_s(headers)
-                raise RateLimited(
-                    "Mastodon rate limit exhausted (X-RateLimit-Remaining: 0)", retry_after=reset, url=url
-                )
+            _raise_if_exhausted(headers, url)
+
+
+def _raise_if_exhausted(headers: httpx.Headers, url: str) -> None:
+    """`X-RateLimit-Remaining: 0` after a page: stop before the next request, with the reset time."""
+
+    if headers.get("x-ratelimit-remaining", "").strip() == "0":
+        raise RateLimited(
+            "Mastodon rate limit exhausted (X-RateLimit-Remaining: 0)",
+            retry_after=rate_limit_reset_s(headers),
+            url=url,
+        )
 
 
 def _bool_params(options: Mapping[str, Any], names: Sequence[str]) -> dict[str, str]:

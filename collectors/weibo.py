@@ -18,7 +18,9 @@ until it meets a known id, at most `max_pages_per_run` pages. If the budget runs
 cursor keeps the old `newest_id` plus a `catchup` token, and the next run continues down from that
 token instead of the top, so no gap is ever skipped; once the walk meets the known id,
 `newest_id` becomes the newest id seen. A first run (empty cursor) reads at most
-`max_pages_per_run` pages of history.
+`max_pages_per_run` pages of history. Known posts on the pages a run reads anyway (the page where
+the walk meets the known id, a pinned post) are yielded again, so their counts are refreshed in
+storage; they cost no extra request.
 """
 
 from __future__ import annotations
@@ -635,6 +637,9 @@ class WeiboCollector(Collector):
                 if floor is not None and number <= floor:
                     if not mblog.get("isTop"):  # a pinned post is old but says nothing about the rest
                         reached = True
+                    # Seen before, but on a page we read anyway: yielded again so storage refreshes
+                    # its likes/reposts/comments (no long-text or comment calls for it).
+                    posts.extend(mblog_posts(mblog, now=now))
                     continue
                 all_old = False
                 posts.extend(await self._complete(source, mblog, now))

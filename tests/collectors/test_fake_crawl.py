@@ -42,6 +42,17 @@ async def _run(collector: Any, spec: SourceSpec, cursor: dict[str, Any]) -> tupl
     return posts, cursor
 
 
+def _is_new(post: Post, cursor: dict[str, Any]) -> bool:
+    """Newer than the run's starting cursor (Weibo: id above newest_id; Bilibili: time, then id)."""
+
+    if post.platform == "weibo":
+        return int(post.post_id) > int(cursor["newest_id"])
+    ts = int(post.created_at.timestamp())
+    return ts > cursor["newest_ts"] or (
+        ts == cursor["newest_ts"] and post.post_id not in cursor["newest_ids"]
+    )
+
+
 async def test_crawl_200_pages_with_faults_exactly_once_and_rate_limited() -> None:
     # 40 virtual seconds per real second: 4 req/s virtual is 160 req/s real; a Retry-After of 2 s is 50 ms.
     clock = ScaledClock(40.0)
@@ -95,10 +106,12 @@ async def test_crawl_200_pages_with_faults_exactly_once_and_rate_limited() -> No
                 assert runs < 30, "crawl did not converge"
                 for i, spec in enumerate(specs):
                     collector = weibo if spec.platform == "weibo" else bili
+                    start = cursors[i]
                     try:
                         async for page in collector.collect(spec, cursors[i]):
                             for post in page.posts:
-                                if post.author.author_id == spec.target:
+                                # Known posts come again (for their counts); count only the new ones.
+                                if post.author.author_id == spec.target and _is_new(post, start):
                                     seen[i][post.post_id] += 1
                                 if post.raw and "longtext_failed" in post.raw:
                                     longtext_failed.append(post.post_id)
@@ -159,8 +172,13 @@ async def test_incremental_runs_see_new_posts_once() -> None:
             first_ids = [p.post_id for p in first if p.author.author_id == spec.target]
             assert first_ids == [p.post_id for p in own[:15]]
             assert cursor["newest_id"] == own[0].post_id
+            # Nothing new: the first page is read again and its posts come back for their counts.
+            server.by_id[own[0].post_id].likes += 100
             again, cursor2 = await _run(collector, spec, cursor)
-            assert again == []
+            assert [p.post_id for p in again if p.author.author_id == spec.target] == [
+                p.post_id for p in own[:5]
+            ]
+            assert again[0].likes == own[0].likes  # the fresh count
             assert cursor2["newest_id"] == own[0].post_id
             # Twelve new posts arrive: more than one page, fewer than the budget.
             newest = int(own[0].post_id)
@@ -178,9 +196,12 @@ async def test_incremental_runs_see_new_posts_once() -> None:
                 server.by_id[post.post_id] = post
             server.posts["weibo"].sort(key=lambda p: (p.created, p.post_id), reverse=True)
             fresh, cursor3 = await _run(collector, spec, cursor2)
-            assert sorted(p.post_id for p in fresh if p.author.author_id == spec.target) == [
+            mine = [p for p in fresh if p.author.author_id == spec.target]
+            assert sorted(p.post_id for p in mine if _is_new(p, cursor2)) == [
                 str(newest + 10 + i) for i in range(12)
             ]
+            # The third page met the known posts: those come again, and nothing older than it.
+            assert [p.post_id for p in mine if not _is_new(p, cursor2)] == [p.post_id for p in own[:3]]
             assert cursor3["newest_id"] == str(newest + 21)
             assert "catchup" not in cursor3
     finally:
@@ -207,7 +228,8 @@ async def test_catchup_resumes_after_budget_without_gap() -> None:
                 seen += [p.post_id for p in posts if p.author.author_id == spec.target]
                 if "catchup" not in cursor:
                     break
-        assert seen == [p.post_id for p in own[:11]]
+        # Every new post once, in order, then the known ones on the last page read (for counts).
+        assert seen == [p.post_id for p in own[:15]]
         assert cursor == {"newest_id": own[0].post_id, "newest_at": cursor["newest_at"]}
     finally:
         await server.stop()

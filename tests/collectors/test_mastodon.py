@@ -231,6 +231,7 @@ class FakeInstance:
         self.page_size = page_size
         self.requests: list[httpx.Request] = []
         self.remaining = remaining or (lambda i: "299")
+        self.likes: dict[int, int] = {}  # favourites_count overrides (default: the id)
 
     def add(self, k: int) -> None:
         start = self.ids[-1] + 1 if self.ids else 1
@@ -261,7 +262,8 @@ class FakeInstance:
             "x-ratelimit-remaining": self.remaining(len(self.requests)),
             "x-ratelimit-reset": (datetime.now(UTC) + timedelta(seconds=120)).isoformat(),
         }
-        return httpx.Response(200, json=[make_status(i) for i in page], headers=headers)
+        statuses = [{**make_status(i), "favourites_count": self.likes.get(i, i)} for i in page]
+        return httpx.Response(200, json=statuses, headers=headers)
 
 
 def client_for(handler: Callable[[httpx.Request], httpx.Response], **kw: Any) -> httpx.AsyncClient:
@@ -289,20 +291,46 @@ async def test_first_run_backfills_then_incremental_runs_have_no_gaps_or_duplica
         assert "/api/v1/timelines/tag/%E7%91%9E%E5%B9%B8" in str(server.requests[0].url)
         assert "max_id=8" in str(server.requests[1].url)
 
-        server.add(7)  # 11..17 arrive; two pages of 3 per run
+        server.add(7)  # 11..17 arrive: more than the newest page holds
         second = await run(collector, source, first[-1].cursor)
-        assert [[local_id(p) for p in page.posts] for page in second] == [[13, 12, 11], [16, 15, 14]]
-        assert [page.cursor for page in second] == [{"min_id": "13"}, {"min_id": "16"}]
-        assert "min_id=10" in str(server.requests[2].url)
+        # The newest page is stored but cannot move the cursor (14 is missing); the gap is then
+        # read oldest-first from the cursor.
+        assert [[local_id(p) for p in page.posts] for page in second] == [[17, 16, 15], [13, 12, 11]]
+        assert [page.cursor for page in second] == [{"min_id": "10"}, {"min_id": "13"}]
+        assert "min_id" not in str(server.requests[2].url)
+        assert "min_id=10" in str(server.requests[3].url)
 
         third = await run(collector, source, second[-1].cursor)
-        assert [[local_id(p) for p in page.posts] for page in third] == [[17]]
-        assert third[-1].cursor == {"min_id": "17"}
+        assert [[local_id(p) for p in page.posts] for page in third] == [[17, 16, 15], [16, 15, 14]]
+        assert third[-1].cursor == {"min_id": "16"}
 
-        quiet = await run(collector, source, third[-1].cursor)
-        assert [(page.posts, page.cursor) for page in quiet] == [((), {"min_id": "17"})]
-    seen = [local_id(p) for pages in (first, second, third) for page in pages for p in page.posts]
-    assert sorted(seen) == list(range(5, 18)) and len(seen) == len(set(seen))
+        fourth = await run(collector, source, third[-1].cursor)  # the newest page reaches 16: done
+        assert [[local_id(p) for p in page.posts] for page in fourth] == [[17, 16, 15]]
+        assert fourth[-1].cursor == {"min_id": "17"}
+
+        requests_before = len(server.requests)
+        server.likes[16] = 999
+        quiet = await run(collector, source, fourth[-1].cursor)
+        assert len(server.requests) == requests_before + 1  # one request when nothing is new
+        assert [page.cursor for page in quiet] == [{"min_id": "17"}]
+        refreshed = {local_id(p): p.likes for p in quiet[0].posts}
+        assert refreshed == {17: 17, 16: 999, 15: 15}  # seen before, yielded again with fresh counts
+    seen = [local_id(p) for pages in (first, second, third, fourth) for page in pages for p in page.posts]
+    assert sorted(set(seen)) == list(range(5, 18))
+
+
+async def test_budget_of_one_page_still_catches_up_with_min_id() -> None:
+    server = FakeInstance(10, page_size=3)
+    source = SourceSpec("mastodon", "hashtag", "#瑞幸")
+    async with client_for(server, max_pages_per_run=1) as client:
+        collector = MastodonCollector(
+            client, CollectorSettings(base_url=INSTANCE, max_pages_per_run=1), environ={}
+        )
+        cursor: dict[str, Any] = {"min_id": "4"}
+        for expected in ("7", "10", "10"):
+            pages = await run(collector, source, cursor)
+            cursor = pages[-1].cursor
+            assert cursor == {"min_id": expected}
 
 
 async def test_remaining_zero_stops_with_rate_limited_after_the_page() -> None:

@@ -26,7 +26,7 @@ from kolwatch.settings import Settings
 from nlp.analyze import analyze
 from storage import repos
 from storage.db import Database
-from storage.models import AlertRow, PostRow, SourceRow
+from storage.models import AlertRow, CounterRow, MentionRow, PostRow, SourceRow
 
 NOW = datetime(2024, 3, 21, 4, 0, tzinfo=UTC)
 UID = "1234500001"
@@ -277,3 +277,93 @@ async def test_many_failed_per_post_calls_do_not_open_the_sources_breaker() -> N
             posts = [p for page in pages for p in page.posts]
             assert sorted(p.post_id for p in posts) == [str(i) for i in ids]
             assert all(p.raw and "longtext_failed" in p.raw for p in posts)
+
+
+# ------------------------------------------------------------------ re-seen posts refresh counts
+
+
+class ThreePlatforms:
+    """Weibo user, Bilibili user and Mastodon hashtag timelines whose like counts can change."""
+
+    def __init__(self) -> None:
+        self.likes = {"weibo": 10, "bilibili": 20, "mastodon": 30}
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        host, path = request.url.host, request.url.path
+        if host == "m.weibo.test":
+            mblog = weibo_mblog(A, "鹿角咖啡 桂花拿铁", likes=self.likes["weibo"])
+            return weibo_handler(lambda: [mblog])(request)
+        if host == "api.bili.test":
+            return httpx.Response(200, json={"code": 0, "data": self._bilibili(path)})
+        account = {"id": "1", "acct": "kafei", "url": "https://m.example/@kafei", "followers_count": 5}
+        status = {
+            "id": "110000000000000001",
+            "uri": "https://m.example/users/kafei/statuses/1",
+            "created_at": "2024-03-21T02:00:00Z",
+            "content": "<p>鹿角咖啡 #鹿角</p>",
+            "favourites_count": self.likes["mastodon"],
+            "reblogs_count": 1,
+            "replies_count": 0,
+            "account": account,
+        }
+        return httpx.Response(200, json=[status])
+
+    def _bilibili(self, path: str) -> dict[str, Any]:
+        if path == "/x/web-interface/nav":
+            wbi = "https://i0.hdslb.com/bfs/wbi/"
+            return {"wbi_img": {"img_url": wbi + "a" * 32 + ".png", "sub_url": wbi + "b" * 32 + ".png"}}
+        if path == "/x/frontend/finger/spi":
+            return {"b_3": "1A2B3C4D-5E6F-7A8B-9C0D-E1F2A3B4C5D6infoc"}
+        if path == "/x/web-interface/card":
+            return {"card": {"mid": "42", "name": "咖啡实验室"}, "follower": 1000}
+        if path == "/x/relation/stat":
+            return {"follower": 1000}
+        video = {
+            "bvid": "BV1kw000901",
+            "mid": 42,
+            "title": "鹿角咖啡盲测",
+            "created": 1711000000,
+            "play": 100,
+            "comment": 3,
+            "like": self.likes["bilibili"],
+        }
+        return {"list": {"vlist": [video]}, "page": {"pn": 1, "ps": 2, "count": 1}}
+
+
+async def test_a_second_run_updates_counts_in_place_and_adds_no_rows(tmp_path: Path) -> None:
+    w = World(
+        tmp_path,
+        [
+            {"platform": "weibo", "kind": "user", "target": UID},
+            {"platform": "bilibili", "kind": "user", "target": "42"},
+            {"platform": "mastodon", "kind": "hashtag", "target": "鹿角"},
+        ],
+    )
+    platforms = ThreePlatforms()
+    w.handler = platforms
+    try:
+        first = await w.run()
+        assert [(s.platform, s.health, s.new) for s in first] == [
+            ("weibo", "ok", 1),
+            ("bilibili", "ok", 1),
+            ("mastodon", "ok", 1),
+        ]
+        before = w.posts()
+        with w.db.read() as session:
+            mentions = len(session.exec(select(MentionRow)).all())
+            volume = sum(c.raw_volume for c in session.exec(select(CounterRow)).all())
+        assert len(before) == 3 and mentions == 3
+
+        platforms.likes = {"weibo": 11, "bilibili": 25, "mastodon": 31}
+        second = await w.run()
+        assert [(s.health, s.seen, s.new) for s in second] == [("ok", 1, 0)] * 3
+        after = w.posts()
+        assert set(after) == set(before)  # no new rows
+        assert {p.platform: p.likes for p in after.values()} == platforms.likes
+        assert all(after[k].text == before[k].text for k in before)
+        with w.db.read() as session:  # matched and counted once, not again on re-seeing
+            assert len(session.exec(select(MentionRow)).all()) == mentions
+            assert sum(c.raw_volume for c in session.exec(select(CounterRow)).all()) == volume
+        assert sorted(r.posts_total for r in w.health()) == [1, 1, 1]
+    finally:
+        w.db.dispose()
