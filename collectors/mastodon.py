@@ -353,7 +353,12 @@ class MastodonCollector(Collector):
             hooks["response"] = [*hooks.get("response", []), self._tap]
             client.event_hooks = hooks
 
-    async def _get(self, url: str, params: Mapping[str, str], check: Any) -> tuple[Any, httpx.Headers]:
+    async def _get(
+        self, url: str, params: Mapping[str, str], check: Any, *, key: str
+    ) -> tuple[Any, httpx.Headers]:
+        """GET with the response headers; `key` names the source's breaker (one per source, as in
+        http.py: five deleted accounts must not open the breaker for every account lookup)."""
+
         tag = uuid.uuid4().hex
         self._tap.expect(tag)
         try:
@@ -362,7 +367,7 @@ class MastodonCollector(Collector):
                 url,
                 params=params or None,
                 headers={**self._auth, _REQUEST_ID: tag},
-                source_key=f"mastodon:{url}",
+                source_key=key,
                 check=check,
             )
         except RateLimited as exc:
@@ -389,13 +394,14 @@ class MastodonCollector(Collector):
         if source.kind not in self.kinds:
             raise CollectorError(f"mastodon has no kind {source.kind!r}; use one of {sorted(self.kinds)}")
         instance = self._instance(source)
+        key = f"mastodon:{source.kind}:{source.target.strip()}@{instance}"
         authors: tuple[Author, ...] = ()
         if source.kind == "account":
             acct = source.target.strip()
             if not _ACCT.match(acct):
                 raise CollectorError(f"not a Mastodon handle: {acct!r}")
             account, _ = await self._get(
-                f"{instance}/api/v1/accounts/lookup", {"acct": acct.lstrip("@")}, _expect_account
+                f"{instance}/api/v1/accounts/lookup", {"acct": acct.lstrip("@")}, _expect_account, key=key
             )
             author = parse_account(account)
             authors = (author,)
@@ -416,11 +422,17 @@ class MastodonCollector(Collector):
                 "/api/v1/timelines/public", _bool_params(source.options, ("local", "remote", "only_media"))
             )
 
-        async for page in self._pages(instance, endpoint, cursor, authors):
+        async for page in self._pages(instance, endpoint, cursor, authors, key=key):
             yield page
 
     async def _pages(
-        self, instance: str, endpoint: _Endpoint, cursor: Mapping[str, Any], authors: tuple[Author, ...]
+        self,
+        instance: str,
+        endpoint: _Endpoint,
+        cursor: Mapping[str, Any],
+        authors: tuple[Author, ...],
+        *,
+        key: str,
     ) -> AsyncIterator[Page]:
         previous = cursor.get("min_id")
         # Mastodon ids are decimal snowflakes; Pleroma/Akkoma use other opaque, URL-safe ids.
@@ -435,7 +447,7 @@ class MastodonCollector(Collector):
             # when it reaches back to the cursor, holds every new status (one request in all).
             # Otherwise more arrived than a page holds: its statuses are stored, the cursor stays,
             # and the gap is read oldest-first from the cursor below (min_id never skips).
-            payload, headers = await self._get(url, params, _expect_list)
+            payload, headers = await self._get(url, params, _expect_list, key=key)
             ids = local_ids(payload)
             assert newest is not None
             floor = _id_key(newest)
@@ -454,7 +466,7 @@ class MastodonCollector(Collector):
             assert newest is not None
             params["min_id"] = newest
         for page_no in range(budget):
-            payload, headers = await self._get(url, params, _expect_list)
+            payload, headers = await self._get(url, params, _expect_list, key=key)
             posts = parse_statuses(payload)
             ids = local_ids(payload)
             links = parse_link_header(headers.get("link"))

@@ -29,7 +29,7 @@ from collectors.base import (
     SourceGone,
     SourceSpec,
 )
-from collectors.http import HostLimiters, make_client
+from collectors.http import CircuitOpen, HostLimiters, make_client
 from collectors.mastodon import (
     TOKEN_ENV,
     MastodonCollector,
@@ -543,3 +543,30 @@ async def test_two_collectors_on_one_client_keep_only_their_own_headers() -> Non
         assert len(client.event_hooks["response"]) == 1  # collectors built per run share one tap
     assert one._tap is two._tap
     assert one._tap.by_request == {} and one._tap.pending == set()
+
+
+async def test_breaker_is_per_source_not_per_endpoint() -> None:
+    """Five deleted accounts in a row must not open the breaker for every account lookup."""
+
+    status, headers, body = recorded("accounts_lookup")
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/api/v1/accounts/lookup":
+            if request.url.params["acct"] == "kafei_lab":
+                return httpx.Response(status, headers=headers, content=body)
+            return httpx.Response(404, json={"error": "Record not found"})
+        return httpx.Response(200, json=[])
+
+    async with client_for(handler, breaker_threshold=5) as client:
+        collector = MastodonCollector(client, CollectorSettings(base_url=INSTANCE), environ={})
+        for gone in ("gone1", "gone2", "gone3", "gone4", "gone5"):
+            with pytest.raises(SourceGone):
+                await run(collector, SourceSpec("mastodon", "account", gone), {})
+        pages = await run(collector, SourceSpec("mastodon", "account", "kafei_lab"), {})
+        assert pages[0].authors == (LAB,)
+        for _ in range(4):  # gone1 failing five times in all does open its own breaker
+            with contextlib.suppress(SourceGone):
+                await run(collector, SourceSpec("mastodon", "account", "gone1"), {})
+        with pytest.raises(CircuitOpen):
+            await run(collector, SourceSpec("mastodon", "account", "gone1"), {})
+        assert (await run(collector, SourceSpec("mastodon", "account", "kafei_lab"), {}))[0].authors == (LAB,)
