@@ -4,7 +4,8 @@ Per collected page, one database transaction stores the posts (only new ones com
 entries, the cursor, the mentions of new posts (and, for a workspace's source, of stored posts that
 workspace has not matched yet) and their recomputed counters. A crash before the
 commit repeats the page; after it, nothing is repeated. Source health is recorded at the end of
-each run, and a change of health becomes one admin alert (through the outbox), not one per run.
+each run; a source turning unhealthy, and recovering, each become one admin alert (through the
+outbox), not one per run and not one per change between failure classes.
 """
 
 from __future__ import annotations

@@ -345,9 +345,11 @@ def finish_source(
 ) -> HealthChange | None:
     """Release the lease, schedule the next run and record health.
 
-    Returns the change when health moved between "ok" and a failure class (or between failure
-    classes), so the caller can raise one admin alert per transition, not one per run. A lost
-    lease (another worker took over after expiry) changes nothing and returns None.
+    Returns the change when health moved from healthy ("ok", or "new" before the first run) to a
+    failure class or back to "ok", so the caller raises one admin alert per incident, not one per
+    run. A move between failure classes (network -> blocked) updates the stored class and message
+    but returns None: a source flapping between two failures alerts once. A lost lease (another
+    worker took over after expiry) changes nothing and returns None.
     """
 
     row = _owned_source(session, source_id, owner)
@@ -372,7 +374,7 @@ def finish_source(
         return None
     row.health = health
     row.health_changed_at = now
-    if old == "new" and health == "ok":
+    if (old in ("ok", "new")) == (health == "ok"):  # new -> ok, or one failure class to another
         return None
     return HealthChange(
         source_id=source_id,

@@ -367,3 +367,30 @@ async def test_a_second_run_updates_counts_in_place_and_adds_no_rows(tmp_path: P
         assert sorted(r.posts_total for r in w.health()) == [1, 1, 1]
     finally:
         w.db.dispose()
+
+
+# ----------------------------------------------------------------------------- alert once
+
+
+async def test_health_alerts_fire_on_healthy_unhealthy_transitions_only(world: World) -> None:
+    ok = weibo_handler(lambda: [weibo_mblog(A, "鹿角咖啡")])
+    outages = {"network": httpx.Response(500), "blocked": httpx.Response(418)}
+    plan = ["ok", "network", "blocked", "network", "blocked", "ok", "network"]
+    stored: list[str] = []
+    for step in plan:
+        world.handler = ok if step == "ok" else (lambda request, step=step: outages[step])
+        [summary] = await world.run()
+        assert summary.health == step
+        stored.append(world.health()[0].health)
+    assert stored == plan  # the stored class follows every change, failure to failure too
+    alerts = world.health_alerts()
+    # ok -> network alerts; network <-> blocked flapping does not; blocked -> ok is the recovery;
+    # ok -> network again is a new incident.
+    assert [(a.details["old"], a.details["new"]) for a in alerts] == [
+        ("ok", "network"),
+        ("blocked", "ok"),
+        ("ok", "network"),
+    ]
+    assert [a.level for a in alerts] == [2, 1, 2]
+    with world.db.read() as session:  # each alert has its delivery in the outbox
+        assert repos.delivery_counts(session) == {"pending": 3}
