@@ -28,10 +28,19 @@ the evidence it read, and stores what they return through the outbox in one tran
   about never silences the live alert of the same story.
 - KOL involvement is per author (one incident, one cooldown per KOL account; a bigger account
   joining is its own, higher-level alert: 腰部 蓝/黄, 头部 橙). With `kol_needs_incident` (the
-  default) it alerts only as part of a story: while the watch has activity from another detector
-  (volume, sentiment, emerging topic, hot list; sent or not) or within `kol_lookback_hours` before
-  that activity began, since the KOL post is often what starts it. A 腰部 reviewer's routine post
-  in a quiet week is digest and ranking material, not an alert.
+  default) a 腰部 account alerts only as part of a story: while the watch has activity from
+  another detector (volume, sentiment, emerging topic, hot list; sent or not) or within
+  `kol_lookback_hours` before that activity began, since the KOL post is often what starts it. A
+  腰部 reviewer's routine post in a quiet week is digest and ranking material, not an alert. A
+  头部 account (`kol_alone_followers`; research 7b.6: a 头部 KOL involved is 橙 II) alerts on
+  its own, once per author and cooldown (organisations, such as the brand's own official account,
+  excepted by the job).
+- Stories (`one_incident_per_story`, the default): a brand team gets one incident per story, not
+  one per detector kind. While a story is open (detections less than story_hours apart), every
+  detection of the watch belongs to it; the story alerts when it opens, when its level rises (an
+  escalation), and once for each new kind of signal (an update at the story's level, e.g. the
+  hot list or a 头部 KOL joining a volume spike); more signals of a kind it has are attached
+  quietly and listed in its next alert (benchmarks/RESULTS-replay.md counts both).
 """
 
 from __future__ import annotations
@@ -60,7 +69,7 @@ from nlp.trends import (
 )
 from storage.repos import AlertSpec
 
-RULES_STATE_VERSION = 2  # v1 (no activity window) is still read
+RULES_STATE_VERSION = 3  # v1 (no activity window) and v2 (no story) are still read
 
 KIND_ZH = {
     VOLUME_SPIKE: "声量激增",
@@ -106,6 +115,15 @@ class RuleSettings(BaseModel):
     # KOL posts alert only inside a story (see the module docstring); off: every 腰部+ post alerts.
     kol_needs_incident: bool = True
     kol_lookback_hours: float = Field(default=1.0, ge=0)
+    # ... except accounts this big, which alert on their own (research 7b.6: a 头部 KOL involved is
+    # 橙 II by itself): 0 = the detector's 头部 threshold (kol.head_followers); -1 = never alone.
+    kol_alone_followers: int = Field(default=0, ge=-1)
+    # One incident per story: every detection of a watch while a story is open (story_hours since
+    # the last one) belongs to that story's incident. It alerts when it opens, when its level
+    # rises, and once for each kind of signal that joins it; further signals of a kind it already
+    # has (another KOL, more new terms, a re-surge) are attached silently and listed in the next
+    # alert. Off: one incident per kind and subject, as before.
+    one_incident_per_story: bool = True
 
 
 # --- rule state ------------------------------------------------------------------------------
@@ -126,13 +144,50 @@ class Incident:
 
 
 @dataclass(frozen=True, slots=True)
+class Story:
+    """The watch's open story incident: when it started, its latest detection, its level, the
+    kinds of signal it has, and a short line for each signal (the latest MAX_SIGNALS)."""
+
+    start: int
+    last: int
+    level: int
+    kinds: tuple[str, ...]
+    signals: tuple[str, ...] = ()
+
+    def ident(self, scope: str) -> str:
+        stamp = datetime.fromtimestamp(self.start, UTC).strftime("%Y%m%dT%H%MZ")
+        return f"{scope}:story:{stamp}"
+
+    def to_json(self) -> list[Any]:
+        return [self.start, self.last, self.level, list(self.kinds), list(self.signals)]
+
+    @classmethod
+    def from_json(cls, row: object) -> Story:
+        if (
+            not isinstance(row, list)
+            or len(row) != 5
+            or not all(isinstance(v, int) and not isinstance(v, bool) for v in row[:3])
+            or row[2] not in tuple(Level)
+            or row[0] > row[1]
+            or not all(isinstance(v, list) and all(isinstance(x, str) for x in v) for v in row[3:])
+        ):
+            raise ValueError(f"rules.story: malformed {row!r:.80}")
+        return cls(row[0], row[1], row[2], tuple(row[3]), tuple(row[4]))
+
+
+MAX_SIGNALS = 8
+
+
+@dataclass(frozen=True, slots=True)
 class RuleState:
-    """Open incidents of one watch (closed ones, quiet for a cooldown, are dropped) and the
-    watch's activity window: first and last bucket (epoch seconds) of non-KOL detections that
-    followed each other less than a cooldown apart, whether they were sent or not."""
+    """Open incidents of one watch (closed ones, quiet for a cooldown, are dropped), its open
+    story (one_incident_per_story) and the watch's activity window: first and last bucket (epoch
+    seconds) of non-KOL detections that followed each other less than a cooldown apart, whether
+    they were sent or not."""
 
     incidents: tuple[Incident, ...] = ()
     activity: tuple[int, int] | None = None
+    story: Story | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -140,13 +195,14 @@ class RuleState:
             "type": "rules",
             "incidents": [[i.kind, i.subject, i.start, i.last, i.level] for i in self.incidents],
             "activity": list(self.activity) if self.activity is not None else None,
+            "story": self.story.to_json() if self.story is not None else None,
         }
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> RuleState:
         if not isinstance(data, Mapping) or data.get("type") != "rules":
             raise ValueError("not a rules state")
-        if data.get("v") not in (1, RULES_STATE_VERSION):
+        if data.get("v") not in (1, 2, RULES_STATE_VERSION):
             raise ValueError(f"rules state version {data.get('v')!r} is not {RULES_STATE_VERSION}")
         activity = data.get("activity")
         if activity is not None and (
@@ -170,18 +226,26 @@ class RuleState:
             ):
                 raise ValueError(f"rules.incidents: malformed row {row!r:.80}")
             out.append(Incident(*row))
-        return cls(tuple(out), (activity[0], activity[1]) if activity is not None else None)
+        story = data.get("story")
+        return cls(
+            tuple(out),
+            (activity[0], activity[1]) if activity is not None else None,
+            Story.from_json(story) if story is not None else None,
+        )
 
 
 @dataclass(frozen=True, slots=True)
 class Decision:
-    """An alert to raise: a new incident, or an escalation of an open one."""
+    """An alert to raise: a new incident, an escalation of an open one, or (stories) a new kind of
+    signal joining an open story at its level (`update`)."""
 
     incident: str
     key: str
     level: Level
     previous: Level | None  # the incident's level before an escalation
     started: datetime
+    update: bool = False
+    signals: tuple[str, ...] = ()  # the story's earlier signals, for the alert to list
 
 
 def decide(
@@ -228,6 +292,62 @@ def decide(
     return replace(state, incidents=(*kept, updated)), decision
 
 
+def decide_story(
+    state: RuleState,
+    *,
+    scope: str,
+    kind: str,
+    subject: str,
+    level: Level,
+    at: datetime,
+    signal: str,
+    settings: RuleSettings,
+    signal_kind: str = "",
+) -> tuple[RuleState, Decision | None]:
+    """`decide` for one_incident_per_story (and `decide` itself when that is off).
+
+    The watch's story stays open while detections keep coming less than story_hours apart (at
+    least a cooldown). The first detection opens it and alerts; a detection above the story's
+    level escalates it (an alert); the first detection of a kind the story does not have yet
+    alerts once as an update at the story's level; anything else is attached silently. `signal`
+    is the detection's line for the story's list, which every alert of the story shows;
+    `signal_kind` the kind of signal when finer than `kind` (see signal_kind: a 头部 KOL joining a
+    story that has 腰部 ones is news of its own).
+    """
+
+    if not settings.one_incident_per_story:
+        return decide(state, scope=scope, kind=kind, subject=subject, level=level, at=at, settings=settings)
+    t = _epoch(at)
+    window = int(max(settings.story_hours, settings.cooldown_hours) * 3600)
+    story = state.story
+    kind = signal_kind or kind
+    if story is None or t - story.last > window:
+        story = Story(start=t, last=t, level=int(level), kinds=(kind,), signals=(signal,))
+        ident = story.ident(scope)
+        return replace(state, story=story), Decision(ident, f"{ident}:L{int(level)}", level, None, at)
+    ident = story.ident(scope)
+    started = datetime.fromtimestamp(story.start, UTC)
+    earlier = story.signals
+    decision: Decision | None = None
+    if level > story.level:
+        decision = Decision(
+            ident, f"{ident}:L{int(level)}", level, Level(story.level), started, signals=earlier
+        )
+    elif kind not in story.kinds:
+        current = Level(story.level)
+        decision = Decision(
+            ident, f"{ident}:{kind}:L{int(current)}", current, None, started, update=True, signals=earlier
+        )
+    story = replace(
+        story,
+        last=max(story.last, t),
+        level=max(story.level, int(level)),
+        kinds=story.kinds if kind in story.kinds else (*story.kinds, kind),
+        signals=(*story.signals, signal)[-MAX_SIGNALS:],
+    )
+    return replace(state, story=story), decision
+
+
 STORY_KINDS = frozenset({VOLUME_SPIKE, SENTIMENT_SHIFT})
 
 
@@ -248,6 +368,61 @@ def note_activity(state: RuleState, *, at: datetime, settings: RuleSettings) -> 
     if current is None or t - current[1] > cooldown:
         return replace(state, activity=(t, t)), True
     return replace(state, activity=(min(current[0], t), max(current[1], t))), False
+
+
+def decide_alone(
+    state: RuleState,
+    *,
+    scope: str,
+    kind: str,
+    subject: str,
+    level: Level,
+    at: datetime,
+    signal: str = "",
+    settings: RuleSettings,
+    signal_kind: str = "",
+) -> tuple[RuleState, Decision | None]:
+    """`decide` for a signal outside any story that alerts on its own (a 头部 KOL's post): one
+    incident per subject and cooldown, and no story opened (its routine posts are not the
+    watch's story; if one starts, the KOL's post in it joins it as a signal of its own)."""
+
+    del signal, signal_kind  # the same call shape as decide_story
+    return decide(state, scope=scope, kind=kind, subject=subject, level=level, at=at, settings=settings)
+
+
+def signal_kind(detection: Detection) -> str:
+    """The kind of signal a detection is for a story: its kind, with KOLs split by tier."""
+
+    if detection.kind == KOL_INVOLVED and detection.numbers.get("tier", 0.0) >= 2:
+        return f"{KOL_INVOLVED}:head"
+    return detection.kind
+
+
+def kol_alone(detection: Detection, settings: RuleSettings) -> bool:
+    """Whether a KOL detection alerts without a story: a 头部 account (or kol_alone_followers)."""
+
+    if settings.kol_alone_followers < 0:
+        return False
+    if settings.kol_alone_followers == 0:
+        return detection.numbers.get("tier", 0.0) >= 2
+    return detection.numbers.get("followers", 0.0) >= settings.kol_alone_followers
+
+
+def signal_line(detection: Detection, tz: str = "Asia/Shanghai") -> str:
+    """One short line naming a detection, for a story's list of signals."""
+
+    kind_zh = KIND_ZH.get(detection.kind, detection.kind)
+    about = "" if detection.kind in (VOLUME_SPIKE, SENTIMENT_SHIFT) else f"「{_subject_label(detection)}」"
+    when = detection.bucket_start.astimezone(ZoneInfo(tz)).strftime("%m-%d %H:%M")
+    n = detection.numbers
+    figure = ""
+    if detection.kind == VOLUME_SPIKE:
+        figure = f" {n.get('observed', 0):.0f} 条（{n.get('ratio', 0):.1f}×）"
+    elif detection.kind == SENTIMENT_SHIFT:
+        figure = f" 负面 {n.get('neg_share', 0):.0%}"
+    elif detection.kind == HOT_LIST:
+        figure = f" 第 {n.get('rank', 0):.0f} 位"
+    return f"{when} {kind_zh}{about}{figure}"
 
 
 def kol_in_story(state: RuleState, *, at: datetime, settings: RuleSettings) -> bool:
@@ -444,7 +619,8 @@ def build_alert(
     kind_zh = KIND_ZH.get(detection.kind, detection.kind)
     about = "" if detection.kind in (VOLUME_SPIKE, SENTIMENT_SHIFT) else f"「{_subject_label(detection)}」"
     tag = " [疑似水军]" if sockpuppet is not None and sockpuppet.tagged else ""
-    title = f"{watch.name} {kind_zh}{about} · {level.label}{tag}"
+    news = "（事件更新）" if decision.update else "（事件升级）" if decision.previous is not None else ""
+    title = f"{watch.name} {kind_zh}{about} · {level.label}{tag}{news}"
     tz = ZoneInfo(watch.timezone)
     lines = [detection.reason_zh, "依据：" + explain_numbers(detection, bucket_s)]
     when = detection.bucket_start.astimezone(tz).strftime("%Y-%m-%d %H:%M")
@@ -458,9 +634,13 @@ def build_alert(
                 for r in related
             )
         )
+    started = decision.started.astimezone(tz).strftime("%m-%d %H:%M")
     if decision.previous is not None:
-        started = decision.started.astimezone(tz).strftime("%m-%d %H:%M")
         lines.append(f"升级：{decision.previous.label} → {level.label}（同一事件，始于 {started}）")
+    elif decision.update:
+        lines.append(f"同一事件的新信号（事件始于 {started}，当前 {level.label}）")
+    if decision.signals:
+        lines.append("本事件此前的信号：" + "；".join(decision.signals))
     if sockpuppet is not None and sockpuppet.tagged:
         sp = sockpuppet
         scope = (
@@ -495,6 +675,8 @@ def build_alert(
         "base_level": int(base),
         "bucket_s": bucket_s,
         "escalated_from": int(decision.previous) if decision.previous is not None else None,
+        "update": decision.update,
+        "story_signals": list(decision.signals),
         "posts": [{"platform": p.platform, "post_id": p.post_id, "url": p.url} for p in posts],
         "kols": [
             {
@@ -550,6 +732,8 @@ def explain_numbers(detection: Detection, bucket_s: int | None) -> str:
         )
         if "previous_z" in n:
             text += f"，上一时段 z = {n['previous_z']:.1f}（连续两个时段偏高）"
+        if "p" in n:
+            text += f"；按平常的发帖率，{_bucket_label(bucket_s)}内达到这么多条的概率约 {n['p']:.0e}"
         if "neg_share" in n:
             text += f"，负面占比 {n['neg_share']:.0%}"
         return text

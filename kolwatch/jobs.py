@@ -10,19 +10,24 @@ nothing is repeated. So no alert is lost or doubled between detection and the ou
 Which detector runs on which series (research/scoring.md 7b):
 - volume spike on the RAW volume (copies included; why: bot/alerts.py) of 1-hour buckets (the
   research's primary design: hour-of-week seasonality, >= 20 posts/hour) and, when
-  `[alerts.rules] fast_volume` is on, also of 5-minute buckets (>= 10 posts per 5 min) so a sharp
-  burst alerts within minutes instead of at the end of the hour. Both feed one incident (same
-  kind and subject), so a burst seen by both alerts once. The coordination check compares raw
-  and collapsed volume of the bucket (the 水军 tag).
+  `[alerts.rules] fast_volume` is on, of 5-minute buckets judged against the hourly model's rate
+  (nlp.trends.update_fast: a negative-binomial tail test, >= 10 posts per 5 min), so a sharp
+  burst alerts within minutes instead of at the end of the hour. Buckets are fed in order of
+  their end, a 5-minute bucket before the hour it closes, whatever the job's cadence. Both feed
+  one incident, so a burst seen by both alerts once. The coordination check compares raw and
+  collapsed volume of the bucket (the 水军 tag).
 - emerging terms and the negative-sentiment shift on 1-hour buckets: term shares and negative
   shares need the posts of an hour to mean anything (7b.2 uses 1 h / 24 h windows, 7b.3 hourly).
   Terms count each near-duplicate cluster once (copies of one text are not a topic); the
   sentiment shift judges the raw negative share, what readers see.
 - KOL involvement on every closed 5-minute bucket's new mentions (stateless; an author at or above
   the platform's 腰部 band of scoring's tiers and the watch's kol.waist_followers), one event per
-  author. By default the rules keep only those inside a story (bot/alerts.py); when another
-  detector opens a new activity window, the KOL posts of the `kol_lookback_hours` before it are
-  read again and judged then, with the window's own time as their "known at".
+  author. By default the rules keep only those inside a story (bot/alerts.py), except 头部 ones
+  (kol_alone_followers) of accounts that are not organisations, which alert on their own; when
+  another detector opens a new activity window, the KOL posts of the `kol_lookback_hours` before
+  it are read again and judged then, with the window's own time as their "known at".
+- the rules (bot/alerts.py decide_story) keep one incident per story: it opens, escalates, and
+  each new kind of signal updates it once.
 - hot list on every hot-list capture since the last one processed whose titles match the watch's
   query (nlp.matcher).
 A bucket counts as closed `settle_minutes` after its end, because collectors deliver late posts.
@@ -212,6 +217,7 @@ class _Event:
     sockpuppet: rules.Sockpuppet | None = None
     subject: str = ""  # the incident's subject when not the detection's own
     related: tuple[trends.Detection, ...] = ()  # detections grouped into this one (more terms)
+    alone: bool = False  # a KOL detection that alerts without a story (rules.kol_alone)
 
     @property
     def incident_subject(self) -> str:
@@ -294,22 +300,27 @@ def process_watch(
     enqueued = 0
     stale_before = now_t - rule.max_age_hours * 3600
 
-    def send(event: _Event, facts: Sequence[MentionFact]) -> None:
-        """Dedup/cooldown and the outbox for one detection the job may still send."""
+    def send(event: _Event, facts: Sequence[MentionFact], *, story: bool = True, quiet: bool = False) -> None:
+        """Dedup/cooldown and the outbox for one detection the job may still send. `story=False`:
+        an incident of its own (a 头部 KOL posting outside any story), never the watch's story;
+        `quiet`: join the story without an alert (a post that already alerted on its own)."""
 
         nonlocal rule_state, enqueued
         if event.known_at < stale_before:
             return  # catch-up: never sent, so it must not open or extend an incident either
-        rule_state, decision = rules.decide(
+        decide = rules.decide_story if story else rules.decide_alone
+        rule_state, decision = decide(
             rule_state,
             scope=scope,
             kind=event.detection.kind,
             subject=event.incident_subject,
             level=event.level,
             at=event.detection.bucket_start,
+            signal=rules.signal_line(event.detection, timezone),
             settings=rule,
+            signal_kind=rules.signal_kind(event.detection),
         )
-        if decision is None:
+        if decision is None or quiet:
             return
         alert = rules.build_alert(
             watch=ref,
@@ -354,6 +365,8 @@ def process_watch(
             if detection.kind == trends.KOL_INVOLVED:
                 if rules.kol_in_story(rule_state, at=detection.bucket_start, settings=rule):
                     send(event, facts)
+                elif event.alone:
+                    send(event, facts, story=False)
                 continue
             rule_state, opened = rules.note_activity(rule_state, at=detection.bucket_start, settings=rule)
             send(event, facts)
@@ -373,7 +386,7 @@ def process_watch(
                 )
                 for kol_event in backfill:
                     if rules.kol_in_story(rule_state, at=kol_event.detection.bucket_start, settings=rule):
-                        send(kol_event, backfill_facts)
+                        send(kol_event, backfill_facts, quiet=kol_event.alone)
         if last_chunk:
             break
         start = chunk_end
@@ -419,19 +432,30 @@ def _detect(
     baselines: dict[int, tuple[float, float]] = {}  # hour -> usual copy / throwaway shares
 
     def volume(size: int, bucket: int, point: repos.CounterPoint | None, order: int) -> None:
-        state_key = "5m" if size == FIVE_MIN else "1h"
-        state = states.get(
-            "volume", state_key, trends.VolumeState.from_json, lambda: trends.VolumeState.new(size)
+        hourly = states.get(
+            "volume", "1h", trends.VolumeState.from_json, lambda: trends.VolumeState.new(HOUR)
         )
         raw = point.raw_volume if point else 0
         unique = min(point.volume, raw) if point else 0
         neg_share = None
         if point is not None and point.scored >= cfg.sentiment.min_bucket_posts:
             neg_share = point.negative / point.scored
-        state, found = trends.update_volume(
-            state, key, _dt(bucket), raw, cfg, neg_share=neg_share, unique=unique
-        )
-        states.set("volume", state_key, state)
+        found: trends.Detection | None
+        if size == HOUR:
+            hourly, found = trends.update_volume(
+                hourly, key, _dt(bucket), raw, cfg, neg_share=neg_share, unique=unique
+            )
+            states.set("volume", "1h", hourly)
+        else:
+            # Judged against the hourly model as it stands after the hours before this bucket's
+            # (the loop below feeds buckets in order of their end).
+            fast = states.get(
+                "volume", "fast", trends.FastState.from_json, lambda: trends.FastState.new(size)
+            )
+            fast, found = trends.update_fast(
+                fast, hourly, key, _dt(bucket), raw, cfg, neg_share=neg_share, unique=unique
+            )
+            states.set("volume", "fast", fast)
         if found is None:
             return
         rows = window(bucket, bucket + size)
@@ -454,16 +478,7 @@ def _detect(
             _Event(bucket + size, order, found, size, base, level, bucket, bucket + size, kols, sock)
         )
 
-    order = 0
-    for bucket in range(max(start, cursor.next_5m), end, FIVE_MIN):
-        point = counters[FIVE_MIN].get(bucket)
-        if rule.fast_volume:
-            volume(FIVE_MIN, bucket, point, order)
-        events += _kol_events(key, bucket, window(bucket, bucket + FIVE_MIN), order + 1, cfg, rule, scoring)
-        order += 2
-        cursor.next_5m = bucket + FIVE_MIN
-
-    for bucket in range(max(_ceil(start, HOUR), cursor.next_1h), end - HOUR + 1, HOUR):
+    def hour_step(bucket: int, order: int) -> None:
         point = counters[HOUR].get(bucket)
         volume(HOUR, bucket, point, order)
         rows = window(bucket, bucket + HOUR)
@@ -518,8 +533,29 @@ def _detect(
                     related=tuple(terms_found[1:]),
                 )
             )
-        order += 3
         cursor.next_1h = bucket + HOUR
+
+    def five_step(bucket: int, order: int) -> None:
+        nonlocal events
+        point = counters[FIVE_MIN].get(bucket)
+        if rule.fast_volume:
+            volume(FIVE_MIN, bucket, point, order)
+        events += _kol_events(key, bucket, window(bucket, bucket + FIVE_MIN), order + 1, cfg, rule, scoring)
+        cursor.next_5m = bucket + FIVE_MIN
+
+    # Every closed bucket in order of its end, a 5-minute bucket before the hour it closes: the
+    # 5-minute path reads the hourly model as it stands after the hours before its own, whatever
+    # the job's cadence or chunking (replay output must not depend on them).
+    steps = [(b + FIVE_MIN, 0, b) for b in range(max(start, cursor.next_5m), end, FIVE_MIN)]
+    steps += [(b + HOUR, 1, b) for b in range(max(_ceil(start, HOUR), cursor.next_1h), end - HOUR + 1, HOUR)]
+    steps.sort()
+    order = 0
+    for _, is_hour, bucket in steps:
+        if is_hour:
+            hour_step(bucket, order)
+        else:
+            five_step(bucket, order)
+        order += 3
     return events
 
 
@@ -550,15 +586,36 @@ def _kol_events(
     if not found:
         return []
     kols = _kol_refs(rows, cfg, rule, scoring)
+    organisations = {f"{f.platform}:{f.author_id}" for f in rows if _is_organisation(f)}
     out = []
     for detection in found:
         level = trends.level_for(detection, cfg.levels)
+        alone = rules.kol_alone(detection, rule) and detection.subject not in organisations
         out.append(
             _Event(
-                bucket + FIVE_MIN, order, detection, FIVE_MIN, level, level, bucket, bucket + FIVE_MIN, kols
+                bucket + FIVE_MIN,
+                order,
+                detection,
+                FIVE_MIN,
+                level,
+                level,
+                bucket,
+                bucket + FIVE_MIN,
+                kols,
+                alone=alone,
             )
         )
     return out
+
+
+# Organisation verification (Weibo's blue V: 1 government .. 7 group; Bilibili's 机构认证 1): a
+# company's, a media outlet's or the brand's own official account is not a KOL whose post is news
+# on its own (the demo's 青禾手机 official account, 1.96M followers, posts about its own phones).
+_ORGANISATION_TYPES = {"weibo": frozenset("1234567"), "bilibili": frozenset({"1"})}
+
+
+def _is_organisation(fact: MentionFact) -> bool:
+    return fact.verified_type in _ORGANISATION_TYPES.get(fact.platform, frozenset())
 
 
 def _kol_backfill(

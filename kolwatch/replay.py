@@ -72,6 +72,7 @@ class ReplayAlert:
     title: str
     post_ids: tuple[str, ...]
     incident: str
+    bucket_s: int | None = None  # the bucket that fired: 300 or 3600 (None: a hot-list capture)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -84,11 +85,12 @@ class ReplayAlert:
             "title": self.title,
             "post_ids": list(self.post_ids),
             "incident": self.incident,
+            "bucket_s": self.bucket_s,
         }
 
 
 def _level_name(level: int) -> str:
-    """"橙色预警 II" for level 3: `level` counts up with severity (1 = 蓝 IV .. 4 = 红 I), the
+    """ "橙色预警 II" for level 3: `level` counts up with severity (1 = 蓝 IV .. 4 = 红 I), the
     reverse of the Roman numerals, so the JSONL carries the name people read too."""
 
     from nlp.trends import Level
@@ -398,6 +400,7 @@ def replay(
                         title=alert.title,
                         post_ids=tuple(str(p.get("post_id", "")) for p in alert.details.get("posts", [])),
                         incident=alert.incident,
+                        bucket_s=alert.details.get("bucket_s"),
                     )
                     summary.alerts.append(out)
                     if on_alert is not None:

@@ -10,11 +10,14 @@ Detectors (designs and defaults from research/scoring.md section 7b):
 
 - volume spike: Holt-Winters-style EWMA on log1p(count) with an hour-of-day profile, refined by
   an hour-of-week profile after two weeks (shrunk towards the day profile while its slots have
-  few visits); alarm when z >= 3 and count >= 20/hour (10 per 5 min)
-  and count >= 2x the expected count, after 24 buckets of warm-up (sigma floor 0.35, measured);
-  also when two buckets in a row reach z >= 2 with the same count conditions (sustained rise).
-  Updates are winsorised at +-`update_clip` sigma so one burst does not teach the baseline that
-  bursts are normal.
+  few visits); alarm when z >= 3 and count >= 20/hour and count >= 2x the expected count, after
+  24 buckets of warm-up (sigma floor 0.35, measured); also when two buckets in a row reach
+  z >= 2 with the same count conditions (sustained rise). Updates are winsorised at
+  +-`update_clip` sigma so one burst does not teach the baseline that bursts are normal.
+- volume spike, 5-minute path (`update_fast`): a 5-minute count against the hourly model's rate
+  for its hour, by a negative-binomial upper tail (p <= 1e-7, >= 10 posts, >= 3x) with the
+  dispersion learned from the watch's own 5-minute counts. The hourly z test run on 5-minute
+  buckets alarmed on noise: twelve tests an hour at 1-5 posts each.
 - emerging terms: per-term EW share of the watch's posts (half-life 24 buckets) in a bounded table
   (Space-Saving-style eviction; a newcomer inherits the evicted baseline, so eviction errs towards
   silence); alarm on Poisson z >= 4 with >= 5 distinct authors.
@@ -112,6 +115,16 @@ class VolumeSettings(_Section):
     learn_z: float = Field(default=2.0, gt=0)
     # Two buckets in a row at or above this z alarm too (see update_volume); >= z turns it off.
     sustain_z: float = Field(default=2.0, gt=0)
+    # The 5-minute path (update_fast): a 5-minute count judged against the hourly model's rate for
+    # that hour, by the upper tail of a negative binomial with the dispersion learned from the
+    # watch's own 5-minute counts. A normal z in log space at 1-5 posts per 5 minutes, twelve
+    # tests an hour, gave 1.8-6 false alerts per quiet key per 30 days at 100-300 posts/h
+    # (benchmarks/eval_detectors.py). fast_p is per bucket: 8,640 buckets in 30 days.
+    fast_p: float = Field(default=1e-7, gt=0, lt=1)
+    min_ratio_5min: float = Field(default=3.0, ge=1)
+    fast_half_life: float = Field(default=2016.0, gt=0)  # buckets (a week of 5-minute buckets)
+    fast_warmup: int = Field(default=288, ge=1)  # 5-minute buckets (a day) before any alarm
+    fast_learn_p: float = Field(default=1e-3, gt=0, lt=1)  # rarer buckets do not teach dispersion
 
     @field_validator("timezone")
     @classmethod
@@ -364,22 +377,14 @@ def update_volume(
         raise ValueError(f"unique must be an int within 0..count ({count}), got {unique!r}")
 
     y = math.log1p(count)
-    local = bucket_start.astimezone(ZoneInfo(cfg.timezone))
-    hs = local.hour
-    ws = local.weekday() * _DAY + local.hour
+    hs, ws = _slots(bucket_start, cfg)
     if state.n == 0:
         # The first bucket defines the level; nothing to compare it with.
         new = replace(state, n=1, first_bucket=t, last_bucket=t, level=y, var=0.0)
         return _with_season(new, hs, ws, y - new.level, cfg), None
 
-    season = _season(state, hs, ws, t, cfg)
-    expected_log = state.level + season
+    expected_log, sigma, poisson = _expectation(state, bucket_start, cfg)
     expected = max(math.expm1(expected_log), 0.0)
-    # Noise of this bucket in log1p space: Poisson counting noise at the expected count (delta
-    # method, m / (1 + m)^2) plus the learned excess (topic mix, copy waves, overdispersion).
-    # One variance for all hours let the night's 0-2 posts/h set sigma for a busy afternoon.
-    poisson = expected / (1.0 + expected) ** 2
-    sigma = max(math.sqrt(state.var + poisson), cfg.sigma_min)
     err = y - expected_log
     z = err / sigma
     ratio = (count + 1.0) / (expected + 1.0)
@@ -431,6 +436,24 @@ def update_volume(
     return _with_season(new, hs, ws, expected_log + clipped - level, cfg), detection
 
 
+def _slots(moment: datetime, cfg: VolumeSettings) -> tuple[int, int]:
+    local = moment.astimezone(ZoneInfo(cfg.timezone))
+    return local.hour, local.weekday() * _DAY + local.hour
+
+
+def _expectation(state: VolumeState, moment: datetime, cfg: VolumeSettings) -> tuple[float, float, float]:
+    """(expected log1p count, sigma in log space, its Poisson part) of a bucket starting at `moment`."""
+
+    hs, ws = _slots(moment, cfg)
+    expected_log = state.level + _season(state, hs, ws, _epoch(moment), cfg)
+    expected = max(math.expm1(expected_log), 0.0)
+    # Noise of this bucket in log1p space: Poisson counting noise at the expected count (delta
+    # method, m / (1 + m)^2) plus the learned excess (topic mix, copy waves, overdispersion).
+    # One variance for all hours let the night's 0-2 posts/h set sigma for a busy afternoon.
+    poisson = expected / (1.0 + expected) ** 2
+    return expected_log, max(math.sqrt(state.var + poisson), cfg.sigma_min), poisson
+
+
 def _season(state: VolumeState, hs: int, ws: int, t: int, cfg: VolumeSettings) -> float:
     if cfg.seasonality == "none":
         return 0.0
@@ -470,6 +493,218 @@ def _with_season(state: VolumeState, hs: int, ws: int, deviation: float, cfg: Vo
     day, day_n = blend(state.day, state.day_n, hs)
     week, week_n = blend(state.week, state.week_n, ws)
     return replace(state, day=day, day_n=day_n, week=week, week_n=week_n)
+
+
+# --- volume spike, 5-minute path ----------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class FastState:
+    """What the 5-minute path learns itself: how its counts scatter around the hourly model's rate.
+
+    `calib_obs` / `calib_exp`: exponentially weighted sums of 5-minute counts and of the rate the
+    hourly model gave for them (their ratio corrects the model's bias at small counts: a mean of
+    log1p(count) turned back into a count is below the mean count). `excess` / `weight`: weighted
+    sums of (count - mean)^2 - mean and of mean^2 (their ratio is the negative-binomial
+    dispersion, 0 for Poisson). Buckets rarer than fast_learn_p teach neither."""
+
+    bucket_seconds: int
+    n: int = 0
+    last_bucket: int | None = None
+    calib_obs: float = 0.0
+    calib_exp: float = 0.0
+    excess: float = 0.0
+    weight: float = 0.0
+
+    @classmethod
+    def new(cls, bucket_seconds: int = 300) -> FastState:
+        if not isinstance(bucket_seconds, int) or bucket_seconds <= 0:
+            raise ValueError(f"bucket_seconds must be a positive int, got {bucket_seconds!r}")
+        return cls(bucket_seconds=bucket_seconds)
+
+    @property
+    def calibration(self) -> float:
+        """Observed over modelled 5-minute counts; 1 until there is evidence either way."""
+
+        if self.calib_exp < 5.0:
+            return 1.0
+        return min(4.0, max(0.25, self.calib_obs / self.calib_exp))
+
+    @property
+    def dispersion(self) -> float:
+        return max(0.0, self.excess / self.weight) if self.weight > 0 else 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "v": STATE_VERSION,
+            "type": "fast_volume",
+            "bucket_seconds": self.bucket_seconds,
+            "n": self.n,
+            "last_bucket": self.last_bucket,
+            "calib_obs": self.calib_obs,
+            "calib_exp": self.calib_exp,
+            "excess": self.excess,
+            "weight": self.weight,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> FastState:
+        _check_header(data, "fast_volume")
+        return cls(
+            bucket_seconds=_int(data, "bucket_seconds", minimum=1),
+            n=_int(data, "n"),
+            last_bucket=_opt_int(data, "last_bucket"),
+            calib_obs=_float(data, "calib_obs", minimum=0.0),
+            calib_exp=_float(data, "calib_exp", minimum=0.0),
+            excess=_float(data, "excess"),
+            weight=_float(data, "weight", minimum=0.0),
+        )
+
+
+def update_fast(
+    state: FastState,
+    hourly: VolumeState,
+    key: str,
+    bucket_start: datetime,
+    count: int,
+    settings: DetectorSettings | None = None,
+    *,
+    neg_share: float | None = None,
+    unique: int | None = None,
+) -> tuple[FastState, Detection | None]:
+    """Feed one short bucket (5 minutes); maybe a spike detection, known when the bucket closes.
+
+    The expected count is the hourly model's (`hourly`, fed up to the hour before this bucket's)
+    rate for this hour, scaled to the bucket and by the learned calibration. The bucket alarms
+    when its count is at least min_count_5min and min_ratio_5min times the expected count and its
+    upper-tail probability under a negative binomial with the learned dispersion is at most
+    fast_p. Twelve such tests an hour, each on a few posts, need this much stricter test than the
+    hourly z: a normal approximation in log space at 1-5 posts per bucket alarmed on noise. The
+    detection's `z` is the hourly model's z of the bucket's rate (count scaled to an hour), so
+    levels mean the same on both paths; `p` is the tail probability.
+    """
+
+    cfg = (settings or DetectorSettings()).volume
+    t = _epoch(bucket_start)
+    _check_order(state.last_bucket, t)
+    if not isinstance(count, int) or isinstance(count, bool) or count < 0:
+        raise ValueError(f"count must be a non-negative int, got {count!r}")
+    if neg_share is not None and not (0.0 <= neg_share <= 1.0):
+        raise ValueError(f"neg_share must be within 0..1, got {neg_share!r}")
+    if unique is not None and (
+        not isinstance(unique, int) or isinstance(unique, bool) or not 0 <= unique <= count
+    ):
+        raise ValueError(f"unique must be an int within 0..count ({count}), got {unique!r}")
+    if hourly.bucket_seconds % state.bucket_seconds:
+        raise ValueError("the hourly model's buckets must be a multiple of the short buckets")
+    if hourly.n == 0:
+        return replace(state, last_bucket=t), None
+
+    share = state.bucket_seconds / hourly.bucket_seconds
+    hour_start = datetime.fromtimestamp(t - t % hourly.bucket_seconds, UTC)
+    expected_log, sigma, _ = _expectation(hourly, hour_start, cfg)
+    modelled = max(math.expm1(expected_log), 0.0) * share
+    mean = modelled * state.calibration
+    phi = state.dispersion
+    p = nb_tail(count, mean, phi)
+    ratio = (count + 1.0) / (mean + 1.0)
+
+    detection: Detection | None = None
+    if (
+        hourly.n >= cfg.warmup
+        and state.n >= cfg.fast_warmup
+        and count >= cfg.min_count_5min
+        and ratio >= cfg.min_ratio_5min
+        and p <= cfg.fast_p
+    ):
+        z = (math.log1p(count / share) - expected_log) / sigma
+        numbers = {
+            "observed": float(count),
+            "expected": mean,
+            "z": z,
+            "ratio": ratio,
+            "sigma": sigma,
+            "p": max(p, 1e-300),
+            "dispersion": phi,
+        }
+        if neg_share is not None:
+            numbers["neg_share"] = neg_share
+        distinct_zh = distinct_en = ""
+        if unique is not None:
+            numbers["unique"] = float(unique)
+            distinct_zh, distinct_en = f"（去重后 {unique} 条）", f" ({unique} after collapsing copies)"
+        minutes = state.bucket_seconds // 60
+        detection = Detection(
+            kind=VOLUME_SPIKE,
+            key=key,
+            subject=key,
+            severity=max(z / cfg.z, 1.0),
+            bucket_start=bucket_start,
+            numbers=numbers,
+            reason_zh=f"声量激增：{minutes} 分钟内 {count} 条{distinct_zh}，通常约 {mean:.1f} 条"
+            f"（{ratio:.1f} 倍，按小时折算 z={z:.1f}）",
+            reason_en=f"Volume spike: {count} posts in {minutes} minutes{distinct_en} vs ~{mean:.1f} usual "
+            f"({ratio:.1f}x, z={z:.1f} as an hourly rate)",
+        )
+
+    n = state.n + 1
+    if p >= cfg.fast_learn_p:
+        decay = 0.5 ** (1.0 / cfg.fast_half_life)
+        state = replace(
+            state,
+            calib_obs=state.calib_obs * decay + count,
+            calib_exp=state.calib_exp * decay + modelled,
+            excess=state.excess * decay + (count - mean) ** 2 - mean,
+            weight=state.weight * decay + mean * mean,
+        )
+    return replace(state, n=n, last_bucket=t), detection
+
+
+def nb_tail(count: int, mean: float, dispersion: float = 0.0) -> float:
+    """P(X >= count) for X negative binomial with this mean and variance mean + dispersion * mean^2
+    (Poisson when dispersion is 0), summed from the pmf in log space (no scipy)."""
+
+    if count <= 0:
+        return 1.0
+    if mean <= 0:
+        return 0.0
+    if dispersion < 1e-9:
+        log_pmf = count * math.log(mean) - mean - math.lgamma(count + 1)
+
+        def step(k: int) -> float:  # pmf(k + 1) / pmf(k)
+            return mean / (k + 1)
+    else:
+        r = 1.0 / dispersion
+        q = mean / (mean + r)
+        log_pmf = (
+            math.lgamma(count + r)
+            - math.lgamma(r)
+            - math.lgamma(count + 1)
+            + r * math.log1p(-q)
+            + count * math.log(q)
+        )
+
+        def step(k: int) -> float:
+            return (k + r) / (k + 1) * q
+
+    if count > mean:
+        # The upper tail: terms from `count` on shrink towards a geometric ratio below 1.
+        total, term, k = 1.0, 1.0, count
+        while k < count + 1_000_000:
+            term *= step(k)
+            k += 1
+            total += term
+            if term < 1e-17 * total:
+                break
+        return min(1.0, math.exp(log_pmf + math.log(total)))
+    # At or below the mean the tail is not small: one minus the sum below `count`.
+    lower, term = 0.0, math.exp(log_pmf)
+    for k in range(count - 1, -1, -1):
+        term /= step(k)
+        lower += term
+        if term < 1e-17 * lower:
+            break
+    return min(1.0, max(0.0, 1.0 - lower))
 
 
 # --- emerging terms --------------------------------------------------------------------------

@@ -40,6 +40,7 @@ class MentionFact:
     author_name: str
     followers: int | None
     posts_count: int | None
+    verified_type: str | None = None  # the platform's verification type (organisation or person)
 
 
 def mention_facts(session: Session, *, watch_id: int, start: datetime, end: datetime) -> list[MentionFact]:
@@ -65,6 +66,7 @@ def mention_facts(session: Session, *, watch_id: int, start: datetime, end: date
             AuthorRow.name,
             AuthorRow.followers,
             AuthorRow.posts_count,
+            AuthorRow.verified_type,
         )
         .join(MentionRow, col(MentionRow.post_pk) == col(PostRow.id))
         .join(AuthorRow, col(AuthorRow.id) == col(PostRow.author_pk))
@@ -93,6 +95,7 @@ def mention_facts(session: Session, *, watch_id: int, start: datetime, end: date
             author_name=r[14] or "",
             followers=r[15],
             posts_count=r[16],
+            verified_type=r[17],
         )
         for r in rows
     ]

@@ -1,8 +1,8 @@
 """`kolwatch replay --posts FILE.jsonl [--watch NAME [--query Q]] [--db URL]`: backtest alert settings.
 
 Prints every alert that would have fired as JSONL on standard output (created_at in simulated
-time, watch, kind, level 1..4 with 4 = 红 I, level_name, key, title, post_ids, incident); nothing
-is delivered. A summary line
+time, watch, kind, level 1..4 with 4 = 红 I, level_name, key, title, post_ids, incident,
+bucket_s); nothing is delivered. A summary line
 goes to standard error; progress is drawn only on a terminal.
 """
 
@@ -23,7 +23,8 @@ def register(subparsers: Any) -> None:
         "replay",
         help="feed exported posts through matching, detectors and alert rules (no delivery)",
         description="Prints one JSON line per alert that would have fired: created_at (simulated "
-        "time), watch, kind, level, level_name, key, title, post_ids, incident. `level` counts up "
+        "time), watch, kind, level, level_name, key, title, post_ids, incident, bucket_s (300 or "
+        "3600: the bucket that fired). `level` counts up "
         "with severity, 1 = 蓝 IV, 2 = 黄 III, 3 = 橙 II, 4 = 红 I (the reverse of the Roman "
         "numerals); level_name spells it out, e.g. 橙色预警 II.",
     )

@@ -213,13 +213,28 @@ def test_rule_state_round_trips_and_rejects_malformed_json() -> None:
     assert rules.RuleState.from_json(state.to_json()) == state
     state, _ = rules.note_activity(state, at=T0, settings=SETTINGS)
     assert rules.RuleState.from_json(json.loads(json.dumps(state.to_json()))) == state
+    state, _ = rules.decide_story(
+        state,
+        scope="w1",
+        kind="k",
+        subject="s",
+        level=trends.Level.BLUE,
+        at=T0,
+        signal="信号",
+        settings=SETTINGS,
+    )
+    assert state.story is not None
+    assert rules.RuleState.from_json(json.loads(json.dumps(state.to_json()))) == state
     # A state written before the activity window existed (v1) is still read.
     v1 = {"v": 1, "type": "rules", "incidents": [["k", "s", 1, 2, 1]]}
     assert rules.RuleState.from_json(v1) == rules.RuleState((rules.Incident("k", "s", 1, 2, 1),))
     for bad in (
         {},
         {"v": 1, "type": "volume", "incidents": []},
-        {"v": 3, "type": "rules", "incidents": []},
+        {"v": 4, "type": "rules", "incidents": []},
+        {"v": 3, "type": "rules", "incidents": [], "story": [5, 1, 1, [], []]},
+        {"v": 3, "type": "rules", "incidents": [], "story": [1, 2, 7, [], []]},
+        {"v": 3, "type": "rules", "incidents": [], "story": [1, 2, 1, ["k"], [3]]},
         {"v": 2, "type": "rules", "incidents": [], "activity": [5, 1]},
         {"v": 2, "type": "rules", "incidents": [], "activity": [1, "2"]},
         {"v": 2, "type": "rules", "incidents": [], "activity": [1, 2, 3]},
@@ -732,10 +747,17 @@ def _kol_post(
     return post, label
 
 
-def test_a_kol_post_in_a_quiet_week_is_not_an_alert(sqlite_db: Database) -> None:
+def _clear_alerts(db: Database) -> None:
+    with db.write() as s:
+        s.exec(delete(DeliveryRow))
+        s.exec(delete(AlertRow))
+        s.exec(delete(DetectorStateRow))
+
+
+def test_a_mid_tier_kol_post_in_a_quiet_week_is_not_an_alert(sqlite_db: Database) -> None:
     _setup(sqlite_db)
     _store(sqlite_db, _quiet_week(random.Random(8)))
-    _store(sqlite_db, [_kol_post("k1", 24 * 7 + 0.2, "big", "咖啡大V", 2_500_000, "negative")])
+    _store(sqlite_db, [_kol_post("k1", 24 * 7 + 0.2, "mid", "咖啡博主", 300_000, "negative")])
     assert _run_hourly(sqlite_db, _settings(), range(24 * 7 - 2, 24 * 7 + 3)) == 0
     # A team that wants every 腰部+ post can have it.
     loud = _settings(rules={"kol_needs_incident": False})
@@ -745,15 +767,40 @@ def test_a_kol_post_in_a_quiet_week_is_not_an_alert(sqlite_db: Database) -> None
     assert _run_hourly(sqlite_db, loud, range(24 * 7 + 1, 24 * 7 + 2)) == 1
 
 
-def test_kols_alert_per_author_inside_a_story_and_a_bigger_one_is_louder(sqlite_db: Database) -> None:
+def test_a_head_kol_post_alerts_on_its_own_once_per_author(sqlite_db: Database) -> None:
+    # research 7b.6: "a 头部 KOL involved" is 橙 II by itself; the developer guide lists a big KOL
+    # mentioning the brand among the alerts a brand team must get, story or not.
     _setup(sqlite_db)
-    settings = _settings()
-    _store(sqlite_db, _quiet_week(random.Random(9)))
-    assert _after_quiet_week(sqlite_db) == 0
-    start = 24 * 7
-    _store(sqlite_db, _burst(start, 240, hours=3))
+    _store(sqlite_db, _quiet_week(random.Random(8)))
     _store(
         sqlite_db,
+        [
+            _kol_post("k1", 24 * 7 + 0.2, "big", "咖啡大V", 2_500_000, "negative"),
+            _kol_post("k2", 24 * 7 + 2.2, "big", "咖啡大V", 2_500_000),  # the same author again
+        ],
+    )
+    assert _run_hourly(sqlite_db, _settings(), range(24 * 7 - 2, 24 * 7 + 4)) == 1
+    with sqlite_db.read() as s:
+        (alert,) = s.exec(select(AlertRow))
+    assert alert.kind == trends.KOL_INVOLVED and alert.level == trends.Level.ORANGE
+    assert "咖啡大V" in alert.title and list(alert.post_urls) == ["https://m.weibo.cn/status/k1"]
+    # A threshold of one's own, or never alone.
+    _clear_alerts(sqlite_db)
+    higher = _settings(rules={"kol_alone_followers": 5_000_000})
+    assert _run_hourly(sqlite_db, higher, range(24 * 7 - 2, 24 * 7 + 4)) == 0
+    _clear_alerts(sqlite_db)
+    never = _settings(rules={"kol_alone_followers": -1})
+    assert _run_hourly(sqlite_db, never, range(24 * 7 - 2, 24 * 7 + 4)) == 0
+
+
+def _kol_story(db: Database) -> None:
+    _setup(db)
+    _store(db, _quiet_week(random.Random(9)))
+    assert _after_quiet_week(db) == 0
+    start = 24 * 7
+    _store(db, _burst(start, 240, hours=3))
+    _store(
+        db,
         [
             # 40 minutes before the story: a 腰部 post judged again when the story opens.
             _kol_post("w1", start - 0.7, "mid1", "探店阿北", 300_000),
@@ -763,7 +810,36 @@ def test_kols_alert_per_author_inside_a_story_and_a_bigger_one_is_louder(sqlite_
             _kol_post("old", start - 5, "mid3", "老粉", 200_000),  # hours before: not part of it
         ],
     )
-    _run_hourly(sqlite_db, settings, range(start + 1, start + 4))
+
+
+def test_kols_join_the_story_once_per_tier(sqlite_db: Database) -> None:
+    _kol_story(sqlite_db)
+    start = 24 * 7
+    _run_hourly(sqlite_db, _settings(), range(start + 1, start + 4))
+    with sqlite_db.read() as s:
+        alerts = list(s.exec(select(AlertRow).order_by(AlertRow.id)))
+    # One incident for the whole story: volume, terms and KOLs are its signals.
+    assert len({a.incident for a in alerts}) == 1 and "story" in alerts[0].incident, [a.title for a in alerts]
+    kol = [a for a in alerts if a.kind == trends.KOL_INVOLVED]
+    by_name = {a.details["detection"]["subject"]: a for a in kol}
+    # The first 腰部 KOL joins the story (an update); the second 腰部 one is attached quietly; the
+    # 头部 one is news of its own.
+    assert sorted(by_name) == ["weibo:head", "weibo:mid1"], [a.title for a in kol]
+    assert all(a.details["update"] or a.details["escalated_from"] for a in kol)
+    head = by_name["weibo:head"]
+    assert head.details["base_level"] == trends.Level.ORANGE and "咖啡研究所" in head.title
+    assert head.level == max(a.level for a in alerts)  # alerts carry the story's level
+    assert "3,000,000" in head.body and "https://m.weibo.cn/status/h1" in head.body
+    assert list(head.post_urls) == ["https://m.weibo.cn/status/h1"]
+    # Every alert after the first lists the story's earlier signals, the quiet ones included.
+    assert "本事件此前的信号" in head.body and "「咖啡日记」" in head.body
+    assert "https://m.weibo.cn/status/w1" in by_name["weibo:mid1"].body  # its own post, not w3
+
+
+def test_kols_alert_per_author_when_stories_are_off(sqlite_db: Database) -> None:
+    _kol_story(sqlite_db)
+    start = 24 * 7
+    _run_hourly(sqlite_db, _settings(rules={"one_incident_per_story": False}), range(start + 1, start + 4))
     with sqlite_db.read() as s:
         kol = [a for a in s.exec(select(AlertRow).order_by(AlertRow.id)) if a.kind == trends.KOL_INVOLVED]
     by_name = {a.details["detection"]["subject"]: a for a in kol}

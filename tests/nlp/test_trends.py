@@ -20,6 +20,7 @@ from nlp.trends import (
     VOLUME_SPIKE,
     Detection,
     DetectorSettings,
+    FastState,
     HotlistState,
     KolMention,
     Level,
@@ -29,6 +30,8 @@ from nlp.trends import (
     VolumeState,
     detect_kol,
     level_for,
+    nb_tail,
+    update_fast,
     update_hotlist,
     update_sentiment,
     update_terms,
@@ -115,6 +118,132 @@ def test_five_minute_buckets_use_their_own_minimum() -> None:
         if d:
             fired.append(i)
     assert fired == [50]  # 12 >= 10 per 5 minutes, though < 20
+
+
+# --- the 5-minute path ---------------------------------------------------------------------
+
+
+def _poisson(rng: random.Random, lam: float) -> int:
+    limit, k, p = math.exp(-lam), 0, 1.0
+    while True:
+        p *= rng.random()
+        if p <= limit:
+            return k
+        k += 1
+
+
+def run_fast(
+    five: list[int], settings: DetectorSettings | None = None, fast: FastState | None = None
+) -> tuple[dict[int, Detection], FastState]:
+    """Both paths as the alert job feeds them: each 5-minute bucket against the hourly model as it
+    stands after the hours before it, then the hour."""
+
+    hourly, fast = VolumeState.new(3600), fast or FastState.new(300)
+    fired: dict[int, Detection] = {}
+    for i, t in enumerate(hours(len(five) // 12)):
+        for j in range(12):
+            fast, d = update_fast(
+                fast, hourly, "瑞幸", t + j * timedelta(minutes=5), five[12 * i + j], settings
+            )
+            assert FastState.from_json(json.loads(json.dumps(fast.to_json()))) == fast
+            if d is not None:
+                fired[12 * i + j] = d
+        hourly, _ = update_volume(hourly, "瑞幸", t, sum(five[12 * i : 12 * i + 12]), settings)
+    return fired, fast
+
+
+def steady_five(mean: float, n_hours: int, seed: int = 3) -> list[int]:
+    rng = random.Random(seed)
+    return [_poisson(rng, mean) for _ in range(12 * n_hours)]
+
+
+def test_nb_tail_is_the_poisson_and_negative_binomial_upper_tail() -> None:
+    def direct(count: int, mean: float, phi: float) -> float:
+        if phi == 0:
+            pmf = [math.exp(-mean + k * math.log(mean) - math.lgamma(k + 1)) for k in range(count)]
+        else:
+            r, q = 1 / phi, mean / (mean + 1 / phi)
+            pmf = [
+                math.exp(
+                    math.lgamma(k + r)
+                    - math.lgamma(r)
+                    - math.lgamma(k + 1)
+                    + r * math.log1p(-q)
+                    + k * math.log(q)
+                )
+                for k in range(count)
+            ]
+        return 1 - math.fsum(pmf)
+
+    for count, mean, phi in [
+        (10, 3.0, 0.0),
+        (1, 0.5, 0.0),
+        (5, 5.0, 0.0),
+        (3, 10.0, 0.0),
+        (10, 3.0, 0.2),
+        (20, 3.0, 0.5),
+        (2, 10.0, 0.1),
+    ]:
+        assert nb_tail(count, mean, phi) == pytest.approx(direct(count, mean, phi), rel=1e-9, abs=1e-15)
+    # Far tails where 1 - cdf would round to 0 keep their size.
+    assert nb_tail(30, 3.0) == pytest.approx(4.277e-20, rel=1e-3)
+    assert 0 < nb_tail(500, 20.0, 0.3) < nb_tail(100, 20.0, 0.3) < 1e-3
+    assert nb_tail(0, 1.0) == 1.0 and nb_tail(3, 0.0) == 0.0
+
+
+def test_ten_posts_in_five_minutes_against_one_and_a_half_is_noise_at_twelve_tests_an_hour() -> None:
+    # 18 posts/h, 1.5 per 5 minutes. P(>= 10) = 1.2e-5 per bucket: with 8,640 buckets in 30 days
+    # that is one false alert a month from this alone. The hourly z test run on 5-minute buckets
+    # (the old 5-minute path) called it z = 4.6.
+    five = steady_five(1.5, 60)
+    quiet, _ = run_fast(five)
+    assert quiet == {}
+    five[12 * 50 + 3] = 10
+    assert run_fast(five)[0] == {}
+    # A real burst in one bucket alerts at once, explained.
+    five[12 * 50 + 3] = 30
+    fired, _ = run_fast(five)
+    assert list(fired) == [12 * 50 + 3]
+    n = fired[12 * 50 + 3].numbers
+    assert n["observed"] == 30 and 1.0 < n["expected"] < 2.2 and n["p"] < 1e-12 and n["z"] > 3
+    assert "5 分钟内 30 条" in fired[12 * 50 + 3].reason_zh
+
+
+def test_the_five_minute_path_waits_for_both_warmups() -> None:
+    five = steady_five(1.5, 30)
+    five[12 * 20] = 40  # hour 20: the hourly model is warm (24 buckets) only from hour 24
+    five[12 * 27] = 40
+    fired, _ = run_fast(five)
+    assert list(fired) == [12 * 27]
+    later = steady_five(1.5, 30)
+    later[12 * 27] = 40
+    assert run_fast(later, DetectorSettings(volume=VolumeSettings(fast_warmup=400)))[0] == {}
+
+
+def test_the_five_minute_path_learns_its_dispersion_and_calibration() -> None:
+    rng = random.Random(5)
+    bunched = [_poisson(rng, rng.gammavariate(4, 3.0 / 4)) for _ in range(12 * 72)]  # mean 3, clumped
+    _, fast = run_fast(bunched)
+    assert 0.1 < fast.dispersion < 0.5  # 1/4 for gamma(4) factors
+    assert 0.8 < fast.calibration < 1.25
+    _, even = run_fast(steady_five(3.0, 72))
+    assert even.dispersion < 0.05
+    # Clumped counts need a bigger bucket to alarm than Poisson ones.
+    bunched[12 * 60] = even_count = 16
+    fired_bunched, _ = run_fast(bunched)
+    plain = steady_five(3.0, 72)
+    plain[12 * 60] = even_count
+    assert 12 * 60 in run_fast(plain)[0] and 12 * 60 not in fired_bunched
+
+
+def test_fast_state_rejects_malformed_json() -> None:
+    good = FastState.new(300).to_json()
+    assert FastState.from_json(good) == FastState.new(300)
+    for bad in ({**good, "type": "volume"}, {**good, "weight": -1.0}, {**good, "n": "3"}, {**good, "v": 9}):
+        with pytest.raises(ValueError):
+            FastState.from_json(bad)
+    with pytest.raises(ValueError):
+        FastState.new(0)
 
 
 def diurnal(day: int, night: int, days: int, seed: int = 2) -> list[int]:
