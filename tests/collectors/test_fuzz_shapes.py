@@ -608,7 +608,8 @@ def test_weibo_parsers_raise_only_collector_errors(
 ) -> None:
     _quiet(lambda: weibo_posts(cards))
     data = cards.get("data") if isinstance(cards, dict) else None
-    for card in (data.get("cards") if isinstance(data, dict) else None) or []:
+    listed = data.get("cards") if isinstance(data, dict) else None
+    for card in listed if isinstance(listed, list) else []:
         mblog = card.get("mblog") if isinstance(card, dict) else card
         _quiet(lambda mblog=mblog: weibo.parse_status({"ok": 1, "data": mblog}, now=NOW))
     _quiet(lambda: weibo.parse_profile(profile))
