@@ -24,8 +24,9 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Hashable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from functools import lru_cache
 from typing import Generic, TypeVar
 
 import ahocorasick
@@ -76,6 +77,9 @@ class _Watch(Generic[W]):
     program: _Node
     triggers: frozenset[int]  # term ids of positive terms
     explain: tuple[tuple[int, str], ...]  # (term id, text as written) of positive terms, in order
+    # The program as a Python closure (no interpreter loop per node), or None when the query is
+    # a term or an OR of terms: then being a candidate (one of its terms found) is matching.
+    test: Callable[[Mapping[int, list[int]], _Meta], bool] | None = None
 
 
 # A watch's query compiled against the term table: ("T", tid) | ("A", nodes) | ("O", nodes) |
@@ -102,23 +106,55 @@ def _compile(node: Query, term_ids: Mapping[str, int]) -> _Node:
     raise TypeError(f"not a query node: {node!r}")
 
 
-def _eval(node: _Node, found: Mapping[int, list[int]], meta: _Meta) -> bool:
+_Test = Callable[[Mapping[int, list[int]], "_Meta"], bool]
+
+
+def _closure(node: _Node, lengths: Sequence[int]) -> _Test:
+    """The compiled program as nested closures: no interpreter loop over node tuples per post (the
+    property tests hold the matcher to an independent reference evaluator)."""
+
     op = node[0]
     if op == "T":
-        return node[1] in found
-    if op == "A":
-        return all(_eval(c, found, meta) for c in node[1])
-    if op == "O":
-        return any(_eval(c, found, meta) for c in node[1])
+        tid = node[1]
+        return lambda found, meta: tid in found
+    if op in ("A", "O"):
+        parts = tuple(_closure(c, lengths) for c in node[1])
+        if op == "A":
+
+            def all_of(found: Mapping[int, list[int]], meta: _Meta) -> bool:
+                # Loops, not all()/any() over generators: this runs for every candidate watch.
+                for part in parts:  # noqa: SIM110
+                    if not part(found, meta):
+                        return False
+                return True
+
+            return all_of
+
+        def any_of(found: Mapping[int, list[int]], meta: _Meta) -> bool:
+            for part in parts:  # noqa: SIM110
+                if part(found, meta):
+                    return True
+            return False
+
+        return any_of
     if op == "N":
-        return not _eval(node[1], found, meta)
+        inner = _closure(node[1], lengths)
+        return lambda found, meta: not inner(found, meta)
     if op == "F":
-        return _field_matches(node[1], node[2], meta)
-    left = found.get(node[1])
-    right = found.get(node[2])
-    if not left or not right:
-        return False
-    return _near(left, meta.lengths[node[1]], right, meta.lengths[node[2]], node[3])
+        name, value = node[1], node[2]
+        return lambda found, meta: _field_matches(name, value, meta)
+    left, right, distance = node[1], node[2], node[3]
+    left_len, right_len = lengths[left], lengths[right]
+
+    def near(found: Mapping[int, list[int]], meta: _Meta) -> bool:
+        a, b = found.get(left), found.get(right)
+        return bool(a and b) and _near(a, left_len, b, right_len, distance)  # type: ignore[arg-type]
+
+    return near
+
+
+def _trivial(node: _Node) -> bool:
+    return node[0] == "T" or (node[0] == "O" and all(c[0] == "T" for c in node[1]))
 
 
 def _near(left: Sequence[int], left_len: int, right: Sequence[int], right_len: int, distance: int) -> bool:
@@ -168,7 +204,10 @@ class WatchMatcher(Generic[W]):
         self._watches = watches
         self._by_term = dict(by_term)
         self._lengths = tuple(len(t.folded) for t in term_info)
-        self._near_terms = frozenset(tid for w in watches for tid in _near_operands(w.program))
+        self._watches = tuple(
+            replace(w, test=None if _trivial(w.program) else _closure(w.program, self._lengths))
+            for w in watches
+        )
 
     @classmethod
     def build(cls, watches: Iterable[tuple[W, Query]]) -> WatchMatcher[W]:
@@ -209,11 +248,16 @@ class WatchMatcher(Generic[W]):
             for tid in triggers:
                 by_term.setdefault(tid, []).append(index)
 
+        near_terms = {tid for w in compiled for tid in _near_operands(w.program)}
         automaton: ahocorasick.Automaton | None = None
         if term_ids:
             automaton = ahocorasick.Automaton()
             for folded, tid in term_ids.items():
-                automaton.add_word(folded, (tid, len(folded)))
+                info = infos[tid]
+                # Everything a hit needs, in the automaton's value: no lookups per occurrence.
+                automaton.add_word(
+                    folded, (tid, len(folded), info.left_boundary, info.right_boundary, tid in near_terms)
+                )
             automaton.make_automaton()
         frozen_by_term = {k: tuple(v) for k, v in by_term.items()}
         return cls(automaton, tuple(infos), term_ids, tuple(compiled), frozen_by_term)
@@ -262,19 +306,27 @@ class WatchMatcher(Generic[W]):
         found = self._occurrences(folded)
         if not found:
             return []
-        candidates = sorted({w for tid in found for w in self._by_term.get(tid, ())})
+        by_term = self._by_term
+        candidates: set[int] = set()
+        for tid in found:
+            candidates.update(by_term.get(tid, ()))
         meta = _Meta(
-            _fold_opt(platform),
-            _fold_opt(author_id),
-            _fold_opt(author_name),
+            _fold_meta(platform),
+            _fold_meta(author_id),
+            _fold_meta(author_name),
             _primary_lang(lang),
             self._lengths,
         )
         out: list[WatchMatch[W]] = []
-        for index in candidates:
-            watch = self._watches[index]
-            if _eval(watch.program, found, meta):
-                out.append(WatchMatch(watch.watch_id, tuple(t for tid, t in watch.explain if tid in found)))
+        watches = self._watches
+        for index in sorted(candidates):
+            watch = watches[index]
+            if watch.test is None or watch.test(found, meta):
+                explain = watch.explain
+                terms = (
+                    (explain[0][1],) if len(explain) == 1 else tuple(t for tid, t in explain if tid in found)
+                )
+                out.append(WatchMatch(watch.watch_id, terms))
         return out
 
     def _occurrences(self, folded: str) -> dict[int, list[int]]:
@@ -284,18 +336,16 @@ class WatchMatcher(Generic[W]):
         assert self._automaton is not None
         found: dict[int, list[int]] = {}
         n = len(folded)
-        near = self._near_terms
-        for end, (tid, length) in self._automaton.iter(folded):
+        for end, (tid, length, left, right, near) in self._automaton.iter(folded):
             start = end - length + 1
-            info = self._terms[tid]
-            if info.left_boundary and start > 0 and is_word_char(folded[start - 1]):
+            if left and start > 0 and is_word_char(folded[start - 1]):
                 continue
-            if info.right_boundary and end + 1 < n and is_word_char(folded[end + 1]):
+            if right and end + 1 < n and is_word_char(folded[end + 1]):
                 continue
             starts = found.get(tid)
             if starts is None:
                 starts = found[tid] = []
-            if tid in near:
+            if near:
                 starts.append(start)
         return found
 
@@ -335,6 +385,13 @@ def _fold_opt(value: str | None) -> str | None:
     return None if value is None else fold(value)
 
 
+@lru_cache(maxsize=4096)
+def _fold_meta(value: str | None) -> str | None:
+    # Post metadata repeats (a few platforms and languages, recurring authors): fold each once.
+    return _fold_opt(value)
+
+
+@lru_cache(maxsize=256)
 def _primary_lang(lang: str | None) -> str | None:
     if lang is None:
         return None
