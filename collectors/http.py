@@ -173,7 +173,9 @@ class TokenBucket:
         waited = 0.0
         async with self._lock:
             self._refill()
-            while self._tokens < 1.0:
+            # A deficit below the clock's resolution would sleep for nothing and spin: it counts as
+            # a whole token (the 1e-9 of a token it borrows is repaid by the next refill).
+            while self._tokens < 1.0 - 1e-9:
                 delay = (1.0 - self._tokens) / self.rate
                 await self.clock.sleep(delay)
                 waited += delay

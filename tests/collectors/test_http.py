@@ -28,6 +28,7 @@ from collectors.http import (
     CircuitOpen,
     HostLimiters,
     HttpSettings,
+    TokenBucket,
     clean_text,
     fetch_json,
     fetch_text,
@@ -281,6 +282,24 @@ async def test_rate_limit_spacing_on_virtual_clock() -> None:
     assert stamps[:3] == [1000.0] * 3
     gaps = [round(later - earlier, 6) for earlier, later in itertools.pairwise(stamps[2:])]
     assert gaps == [0.5] * 7
+
+
+@pytest.mark.parametrize("rate", [3.0, 7.0, 0.3, 13.0])
+async def test_token_bucket_takes_one_sleep_per_token(rate: float) -> None:
+    # 1/3 of a second times 3 tokens/s is 0.9999999999999999 of a token: the bucket used to sleep
+    # for the 1e-16 rest, which a clock that moves only on sleep (or a coarse real one) never
+    # registers, and spin.
+    class Bounded(FakeClock):
+        async def sleep(self, seconds: float) -> None:
+            assert len(self.slept) < 100, "the bucket spins on a deficit smaller than the clock sees"
+            await super().sleep(seconds)
+
+    clock = Bounded()
+    bucket = TokenBucket(rate, 2, clock)
+    for _ in range(50):
+        await bucket.acquire()
+    assert len(clock.slept) == 48  # the burst of two is free, then one sleep per token
+    assert clock.now == pytest.approx(1000.0 + 48 / rate)
 
 
 async def test_plain_client_rejected() -> None:
