@@ -9,12 +9,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from collectors import bilibili, hotlists, mastodon, webpage, weibo
-from collectors.base import Author, CollectorError, LoginRequired, ParseError, Post
+from collectors.base import Author, CollectorError, LoginRequired, ParseError, Post, SourceSpec
+from collectors.http import make_client
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 NOW = datetime(2024, 3, 21, 4, 0, tzinfo=UTC)
@@ -161,3 +163,66 @@ def test_audit_escapes_are_collector_errors_or_clean_text() -> None:
     assert webpage.html_to_text("<p>hi \ud800</p>") == "hi"
     with pytest.raises(ParseError):
         mastodon.parse_iso_time("0001-01-01T00:00:00+08:00", field="created_at")
+
+
+async def test_wbi_keys_are_refetched_when_the_shanghai_day_changes() -> None:
+    """Bilibili rotates the WBI keys daily: the collector reads nav once per Shanghai date, and
+    once more when a signed call is refused with -352 (the keys changed under it)."""
+
+    days = [("0" * 32, "1" * 32), ("2" * 32, "3" * 32), ("4" * 32, "5" * 32)]
+    served = {"keys": 0, "refused": 0}
+    signed_with: list[tuple[str, str]] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        path = request.url.path
+        if path == "/x/web-interface/nav":
+            img, sub = days[served["keys"]]
+            wbi = {"img_url": f"https://i0.hdslb.com/bfs/wbi/{img}.png", "sub_url": f"https://x/{sub}.png"}
+            return httpx.Response(200, json={"code": -101, "data": {"wbi_img": wbi}})
+        if path == "/x/frontend/finger/spi":
+            return httpx.Response(
+                200, json={"code": 0, "data": {"b_3": "D9656DA8-9BEF-F464-5B72-C4849AFD3363"}}
+            )
+        params = dict(request.url.params)
+        w_rid = params.pop("w_rid")
+        current = days[served["keys"]]
+        valid = bilibili.sign_wbi(params, *current, wts=int(params.pop("wts")))["w_rid"] == w_rid
+        if not valid:
+            served["refused"] += 1
+            return httpx.Response(
+                200, json={"code": -352, "message": "风控校验失败", "data": {"v_voucher": "v"}}
+            )
+        signed_with.append(current)
+        return httpx.Response(200, json={"code": 0, "data": {"result": [], "page": 1, "numPages": 1}})
+
+    wall = [datetime(2024, 3, 21, 15, 0, tzinfo=UTC).timestamp()]  # 23:00 in Shanghai
+    settings_ = bilibili.BilibiliSettings(base_url="https://api.bili.test", rate_per_s=1000, burst=100)
+    source = SourceSpec("bilibili", "search", "鹿角咖啡")
+
+    async def search() -> None:
+        async for _ in collector.collect(source, {}):
+            pass
+
+    def nav_calls() -> int:
+        return sum(1 for r in requests if r.url.path == "/x/web-interface/nav")
+
+    requests: list[httpx.Request] = []
+
+    def recording(request: httpx.Request) -> httpx.Response:
+        requests.append(request)
+        return handler(request)
+
+    async with make_client(settings_, transport=httpx.MockTransport(recording), cookies={}) as client:
+        collector = bilibili.BilibiliCollector(client, settings_, wall_clock=lambda: wall[0])
+        await search()
+        wall[0] += 1800  # 23:30, same day: the cached keys
+        await search()
+        assert nav_calls() == 1 and signed_with == [days[0], days[0]]
+        served["keys"] = 1  # the platform rotates at midnight
+        wall[0] += 3600  # 00:30 the next day in Shanghai (16:30 UTC, still the 21st in UTC)
+        await search()
+        assert nav_calls() == 2 and signed_with[-1] == days[1]
+        assert served["refused"] == 0  # fetched because the day changed, not after a refusal
+        served["keys"] = 2  # rotated early: the cached keys are refused once, then refetched
+        await search()
+        assert nav_calls() == 3 and signed_with[-1] == days[2] and served["refused"] == 1

@@ -9,6 +9,7 @@ folders. Under CI=true a missing shared folder is a failure, not a skip.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 from collections.abc import Callable
@@ -17,10 +18,12 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+import httpx
 import pytest
 
 from collectors import bilibili, weibo
-from collectors.base import Blocked, CollectorError, Post
+from collectors.base import Blocked, CollectorError, Post, SourceSpec
+from collectors.http import make_client
 from tests.collectors.test_mastodon import _shared_mastodon
 from tests.collectors.test_rss import _shared_rsshub
 
@@ -236,11 +239,42 @@ def _nav(data: Any) -> None:
 
 
 def _wbi_vector(data: Any) -> None:
+    assert list(bilibili.MIXIN_KEY_ENC_TAB) == data["mixin_key_enc_tab"]
+    # The keys are the file stems of nav's wbi_img URLs (nav answers -101 when logged out).
+    nav = {"code": -101, "message": "账号未登录", "data": {"isLogin": False, "wbi_img": data["nav_wbi_img"]}}
+    assert bilibili.keys_from_nav(nav) == (data["img_key"], data["sub_key"])
     assert bilibili.mixin_key(data["img_key"], data["sub_key"]) == data["expected_mixin_key"]
     signed = bilibili.sign_wbi(data["params"], data["img_key"], data["sub_key"], wts=data["wts"])
     assert signed["w_rid"] == data["expected_w_rid"]
+    unsigned = {k: v for k, v in signed.items() if k != "w_rid"}
+    assert bilibili.wbi_query(unsigned) + data["expected_mixin_key"] == data["expected_string_to_hash"]
     example = data["encoding_example"]
     assert bilibili.wbi_query(example["params"]) == example["expected_sorted_query"]
+    asyncio.run(_wbi_on_the_wire(data))
+
+
+async def _wbi_on_the_wire(data: Any) -> None:
+    """The collector's own path: nav -> keys -> signature -> the query httpx actually sends."""
+
+    sent: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        sent.append(request)
+        if request.url.path == "/x/web-interface/nav":
+            return httpx.Response(200, json={"code": -101, "data": {"wbi_img": data["nav_wbi_img"]}})
+        if request.url.path == "/x/frontend/finger/spi":
+            return httpx.Response(
+                200, json={"code": 0, "data": {"b_3": "D9656DA8-9BEF-F464-5B72-C4849AFD3363"}}
+            )
+        return httpx.Response(200, json={"code": 0, "data": {}})
+
+    settings = bilibili.BilibiliSettings(base_url="https://api.bili.test", rate_per_s=1000, burst=100)
+    async with make_client(settings, transport=httpx.MockTransport(handler), cookies={}) as client:
+        collector = bilibili.BilibiliCollector(client, settings, wall_clock=lambda: float(data["wts"]))
+        source = SourceSpec("bilibili", "search", "x")
+        await collector._signed(source, "/x/web-interface/wbi/search/type", data["params"])
+    query = sent[-1].url.query.decode()
+    assert sorted(query.split("&")) == sorted(data["expected_final_query"].split("&"))
 
 
 def _blocked(data: Any) -> None:
