@@ -6,10 +6,13 @@ benchmarks/RESULTS-detectors.md.
 
 What it measures (goals from issue 4):
 - synthetic quiet keys: Poisson-gamma (overdispersed) hourly counts whose mean follows the real
-  hour-by-hour activity of the Weibo hot list (January 2025, repeated) at several base volumes:
+  hour-by-hour activity of the Weibo hot list (January 2025, repeated) at 5-300 posts/h, split
+  into 5-minute buckets evenly or bunched (WITHIN_HOUR), through both volume paths as the alert job
+  runs them (5-minute update_fast against the hourly model, hourly update_volume, one incident):
   false alerts per key per 30 days (goal <= 1);
-- synthetic bursts injected on top of that background: detection rate and delay in buckets (goal:
-  median <= 1); sentiment shifts likewise for the CUSUM detector;
+- synthetic bursts injected on top of that background: detection rate and delay in hours from the
+  onset hour's start to the closing of the bucket that fired (goal: median <= 1 hour bucket);
+  sentiment shifts likewise for the CUSUM detector (delay in buckets);
 - the real incidents of reference_events_2025-01.csv replayed as hourly keyword series (summed heat
   of matching titles, in units of 10k heat, as pseudo-volume) through the volume and hot-list
   detectors: delay from first list appearance, and alert episodes per incident (goal: 1 plus
@@ -17,7 +20,8 @@ What it measures (goals from issue 4):
 
 Alerts are counted after the episode rule the alert rules apply (bot/alerts.py): per key, a
 detection within `cooldown` hours (24 h for volume and sentiment) of the previous detection
-continues the open episode and only alerts again when its level escalates. The series-building
+continues the open episode and only alerts again when its level escalates. `--quick`,
+`--volume-only` and `--no-fast` make smaller runs for iterating. The series-building
 functions are importable so the same evaluation can be re-run end to end through `kolwatch replay`.
 """
 

@@ -729,3 +729,18 @@ def test_settings_are_validated_with_named_keys() -> None:
     with pytest.raises(ValidationError):
         DetectorSettings.model_validate({"volume": {"alpha": 1.5}})
     assert DetectorSettings().volume.z == 3.0 and DetectorSettings().sentiment.h == 5.0
+
+
+def test_an_everyday_word_up_by_chance_is_not_an_emerging_term_but_a_new_word_is() -> None:
+    rng = random.Random(4)
+    state = TermState()
+    for t in hours(48):  # 50 posts an hour, 有人 in about 5% of them
+        c = sum(rng.random() < 0.05 for _ in range(50))
+        state, _ = update_terms(state, "k", t, 50, {"有人": c, "咖啡": 20}, {"有人": c, "咖啡": 20})
+    share = state.shares["有人"]
+    assert 0.03 < share < 0.08
+    # 11 of 50: z = 4.5 and 4x the share, but P(>= 11) ~ 1e-5 in one of ~200 terms tested hourly.
+    _, found = update_terms(state, "k", T0 + 48 * H, 50, {"有人": 11}, {"有人": 11})
+    assert found == []
+    _, found = update_terms(state, "k", T0 + 48 * H, 50, {"有人": 11, "异物": 6}, {"有人": 11, "异物": 6})
+    assert [d.subject for d in found] == ["异物"]
