@@ -77,8 +77,11 @@ _ROUTE_AUTHOR_INDEX: Mapping[tuple[str, str], int] = {
 }
 
 # A JavaScript `undefined`/`null` leaking into a title or author is RSSHub's sign that its call
-# to the upstream profile API failed (risk control, missing cookie).
-_LEAKED_JS = re.compile(r"(?<![\w-])(undefined|null|NaN)(?![\w-])")
+# to the upstream profile API failed (risk control, missing cookie): a whole title or author of
+# undefined/null/NaN, a title in RSSHub's "<name> 的 ..." template with such a name, or the word
+# "undefined" anywhere. "null" and "NaN" inside ordinary titles ("The null hypothesis") are words.
+_LEAKED_JS = re.compile(r"(undefined|null|NaN)")
+_LEAKED_IN_TITLE = re.compile(r"(?<![\w-])undefined(?![\w-])|^(null|NaN)(\s*的|$)")
 # RSSHub (and some feed proxies) render a route failure as a feed with one error item.
 _ERROR_TITLE = re.compile(
     r"^\s*(error\b|错误|出错|发生错误|this route is empty|looks like something went wrong|route not found)",
@@ -298,7 +301,7 @@ def _check_degraded(
     allow_empty: bool,
     url: str,
 ) -> None:
-    if _LEAKED_JS.search(title) or _LEAKED_JS.fullmatch(feed_author or "-"):
+    if _LEAKED_IN_TITLE.search(title.strip()) or _LEAKED_JS.fullmatch(feed_author or "-"):
         raise Blocked(f"degraded feed: title {title!r} shows the upstream profile call failed", url=url)
     if not entries:
         if is_rsshub:

@@ -118,10 +118,12 @@ def check_envelope(payload: Any) -> None:
     raise ParseError(f"weibo envelope with unknown ok={ok!r}")
 
 
-def html_to_text(html: Any) -> str:
+def html_to_text(html: Any, *, truncated: bool = False) -> str:
     """Weibo text HTML -> plain text: emoticons as their codes ([哈哈]), #话题#, @mentions, line breaks.
 
     Link-icon images without alt text are dropped, and so is the trailing "全文" link of a cut post.
+    The "..." Weibo puts before that link goes too, but only on a cut post (`truncated`, i.e.
+    isLongText, or a 全文 link): an author's own trailing "..." is part of the text.
     """
 
     if html is None:
@@ -130,7 +132,7 @@ def html_to_text(html: Any) -> str:
         raise ParseError(f"weibo text is {type(html).__name__}, not a string")
     html = clean_text(html)
     if "<" not in html and "&" not in html:
-        return html.strip()
+        return _drop_ellipsis(html.strip()) if truncated else html.strip()
     soup = BeautifulSoup(html, "lxml")
     for br in soup.find_all("br"):
         br.replace_with("\n")
@@ -140,12 +142,15 @@ def html_to_text(html: Any) -> str:
     for link in soup.find_all("a"):
         if link.get_text(strip=True) == "全文":
             link.decompose()
+            truncated = True
     text = soup.get_text()
     lines = [line.strip() for line in text.replace("\u200b", "").splitlines()]
     text = "\n".join(lines).strip()
-    if text.endswith("..."):
-        text = text[:-3].rstrip()
-    return text
+    return _drop_ellipsis(text) if truncated else text
+
+
+def _drop_ellipsis(text: str) -> str:
+    return text[:-3].rstrip() if text.endswith("...") else text
 
 
 def parse_user(user: Any) -> Author:
@@ -199,7 +204,7 @@ def parse_mblog(mblog: Any, *, now: datetime) -> Post:
         post_id=post_id,
         url=url,
         author=author,
-        text=html_to_text(data.get("text")),
+        text=html_to_text(data.get("text"), truncated=bool(data.get("isLongText"))),
         created_at=parse_time(created, now=now),
         likes=parse_count(data.get("attitudes_count", data.get("like_count"))),
         reposts=parse_count(data.get("reposts_count")),

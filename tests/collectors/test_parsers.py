@@ -226,3 +226,17 @@ async def test_wbi_keys_are_refetched_when_the_shanghai_day_changes() -> None:
         served["keys"] = 2  # rotated early: the cached keys are refused once, then refetched
         await search()
         assert nav_calls() == 3 and signed_with[-1] == days[2] and served["refused"] == 1
+
+
+@pytest.mark.parametrize(
+    ("mblog", "text"),
+    [
+        ({"text": "等等..."}, "等等..."),  # the author's own ellipsis
+        ({"text": "等等...<br />真的..."}, "等等...\n真的..."),
+        ({"text": "桂花拿铁 ...<a href='/status/1'>全文</a>"}, "桂花拿铁"),  # cut by Weibo
+        ({"text": "桂花拿铁 ...", "isLongText": True}, "桂花拿铁"),
+    ],
+)
+def test_trailing_ellipsis_is_dropped_only_from_cut_posts(mblog: dict[str, Any], text: str) -> None:
+    data = {"id": "5010000000000100", "created_at": "刚刚", "user": {"id": 1}, **mblog}
+    assert weibo.parse_mblog(data, now=NOW).text == text

@@ -165,6 +165,32 @@ def test_undefined_author_is_degraded() -> None:
         parse_feed(body, feed_url="https://b.example.test/rss", fetched_at=FETCHED)
 
 
+@pytest.mark.parametrize(
+    ("title", "degraded"),
+    [
+        ("The null hypothesis", False),  # words in an ordinary title
+        ("NaN and other floats", False),
+        ("Nullable types", False),
+        ("null", True),  # a JavaScript value as the whole title
+        ("NaN", True),
+        ("undefined", True),
+        ("null 的 bilibili 空间", True),  # RSSHub's "<name> 的 ..." template with no name
+        ("undefined 的 bilibili 空间", True),
+    ],
+)
+def test_leaked_javascript_values_in_titles(title: str, degraded: bool) -> None:
+    body = (
+        f"<?xml version='1.0'?><rss version='2.0'><channel><title>{title}</title>"
+        "<item><title>a</title><link>https://b.example.test/a</link><author>Desk</author></item>"
+        "</channel></rss>"
+    ).encode()
+    if degraded:
+        with pytest.raises(Blocked):
+            parse_feed(body, feed_url="https://b.example.test/rss", fetched_at=FETCHED)
+    else:
+        assert parse_feed(body, feed_url="https://b.example.test/rss", fetched_at=FETCHED).title == title
+
+
 def test_routes_targets_and_platforms() -> None:
     assert (
         resolve_target(XHS_ROUTE, "https://rsshub.example.test/").url
