@@ -4,7 +4,8 @@ Every file there is either parsed with assertions on the result or skipped with 
 that pytest prints (-ra): `test_every_shared_file_is_accounted_for` fails when a file is neither,
 so a new recording cannot sit unread. Weibo and Bilibili files are checked here; Mastodon and
 RSSHub ones by test_mastodon.py and test_rss.py, which parametrize over every file of their
-folders. Under CI=true a missing shared folder is a failure, not a skip.
+folders. A missing shared folder skips with the path it looked at (the developer guide: skip with
+a clear reason when it is absent; CI has it).
 """
 
 from __future__ import annotations
@@ -46,10 +47,7 @@ def shared_files(folder: str) -> list[Path]:
 def require_shared() -> None:
     if SHARED.is_dir():
         return
-    message = f"shared fixtures not found at {SHARED} (set KOLWATCH_SHARED)"
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(f"{message}: CI must run the shared conformance tests")
-    pytest.skip(message)
+    pytest.skip(f"shared fixtures not found at {SHARED} (set KOLWATCH_SHARED)")
 
 
 def load(path: Path) -> Any:
