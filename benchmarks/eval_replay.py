@@ -428,9 +428,9 @@ NOTES = """### Reading the results
   15% negative share drawn at random.
 - One incident per story ([alerts.rules] one_incident_per_story): 'alerts' in the incident table
   counts every alert a brand team receives in the window, all kinds. With one incident per kind
-  and subject (before), the audit counted Tingri 4, Ne Zha 2 5, DeepSeek 5 alerts in 2-4
-  incidents each; now each story is one incident that alerts when it opens, when its level
-  rises and once per new kind of signal, and volume episodes count stories with a volume alert.
+  and subject (before), the audit counted Tingri 4, Ne Zha 2 5 and DeepSeek 5 alerts; now each
+  story is one incident that alerts when it opens, when its level rises and once per new kind of
+  signal, and volume episodes count stories with a volume alert.
 - Bursts that stay below the volume detector's minimum of 20 posts/hour (base 2/h x5 peaks at
   ~10/h, 星河汽车) are not detected by design (research 7b: "count >= 20/hour"); the
   emerging-term detector often still reports their new words.
