@@ -716,6 +716,11 @@ def brand_sentiment(
             MentionRow.competitor == BRAND,
             MentionRow.created_at >= first,
             MentionRow.created_at < end,
+            # A mention copies its post's time (a day of slack: relative times such as "5分钟前"
+            # parse a little differently when a post is seen again). Bounding the post too lets
+            # the planner read each ranked author's posts of these periods, not all of them.
+            PostRow.created_at >= first - timedelta(days=1),
+            PostRow.created_at < end + timedelta(days=1),
             PostRow.kind != COMMENT,
             col(PostRow.sentiment) >= 0.0,
             col(PostRow.sentiment) <= 1.0,

@@ -435,11 +435,17 @@ def top_posts(
     where = _mention_filters(
         watch_id=watch_id, start=start, end=end, label=label, competitor=competitor, hide_ignored=hide_ignored
     )
-    stmt = (
-        _mention_select(where)
-        .order_by(ENGAGEMENT_SQL.desc(), col(MentionRow.created_at).desc(), col(MentionRow.id).desc())
+    order = (ENGAGEMENT_SQL.desc(), col(MentionRow.created_at).desc(), col(MentionRow.id).desc())
+    # Rank on narrow columns first, then read the winners' full rows: sorting the full rows (post
+    # text, author) of every mention of a 90-day period cost ~400 ms at 1M posts.
+    winners = (
+        select(MentionRow.id)
+        .join(PostRow, col(PostRow.id) == col(MentionRow.post_pk))
+        .where(*where)
+        .order_by(*order)
         .limit(limit)
     )
+    stmt = _mention_select([col(MentionRow.id).in_(winners)]).order_by(*order)
     return tuple(_mention_item(r) for r in session.exec(stmt).all())
 
 
