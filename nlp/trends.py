@@ -371,14 +371,7 @@ def update_volume(
     cfg = (settings or DetectorSettings()).volume
     t = _epoch(bucket_start)
     _check_order(state.last_bucket, t)
-    if not isinstance(count, int) or isinstance(count, bool) or count < 0:
-        raise ValueError(f"count must be a non-negative int, got {count!r}")
-    if neg_share is not None and not (0.0 <= neg_share <= 1.0):
-        raise ValueError(f"neg_share must be within 0..1, got {neg_share!r}")
-    if unique is not None and (
-        not isinstance(unique, int) or isinstance(unique, bool) or not 0 <= unique <= count
-    ):
-        raise ValueError(f"unique must be an int within 0..count ({count}), got {unique!r}")
+    _check_bucket_counts(count, neg_share, unique)
 
     y = math.log1p(count)
     hs, ws = _slots(bucket_start, cfg)
@@ -591,14 +584,7 @@ def update_fast(
     cfg = (settings or DetectorSettings()).volume
     t = _epoch(bucket_start)
     _check_order(state.last_bucket, t)
-    if not isinstance(count, int) or isinstance(count, bool) or count < 0:
-        raise ValueError(f"count must be a non-negative int, got {count!r}")
-    if neg_share is not None and not (0.0 <= neg_share <= 1.0):
-        raise ValueError(f"neg_share must be within 0..1, got {neg_share!r}")
-    if unique is not None and (
-        not isinstance(unique, int) or isinstance(unique, bool) or not 0 <= unique <= count
-    ):
-        raise ValueError(f"unique must be an int within 0..count ({count}), got {unique!r}")
+    _check_bucket_counts(count, neg_share, unique)
     if hourly.bucket_seconds % state.bucket_seconds:
         raise ValueError("the hourly model's buckets must be a multiple of the short buckets")
     if hourly.n == 0:
@@ -1184,6 +1170,19 @@ def _epoch(dt: datetime) -> int:
     if not isinstance(dt, datetime):
         raise TypeError(f"bucket start must be a datetime, got {type(dt).__name__}")
     return int(_aware(dt).astimezone(UTC).timestamp())
+
+
+def _check_bucket_counts(count: int, neg_share: float | None, unique: int | None) -> None:
+    """One bucket's inputs to a volume detector; ValueError naming the bad one."""
+
+    if not isinstance(count, int) or isinstance(count, bool) or count < 0:
+        raise ValueError(f"count must be a non-negative int, got {count!r}")
+    if neg_share is not None and not (0.0 <= neg_share <= 1.0):
+        raise ValueError(f"neg_share must be within 0..1, got {neg_share!r}")
+    if unique is not None and (
+        not isinstance(unique, int) or isinstance(unique, bool) or not 0 <= unique <= count
+    ):
+        raise ValueError(f"unique must be an int within 0..count ({count}), got {unique!r}")
 
 
 def _check_order(last: int | None, t: int) -> None:
