@@ -428,7 +428,11 @@ def text_lines(data: DigestData) -> DigestText:
             return f"{_kol_name(k)}({figure}){notes.mark(wd.kol_posts.get(k.author_pk))}"
 
         if wd.kols.top:
-            lines.append("头部 KOL: " + "、".join(kol(k, f"{k.score:.0f}") for k in wd.kols.top[:3]))
+            # Not "头部 KOL": 头部 is also the name of the largest follower tier, and the best-scored
+            # authors are often KOCs with outsized engagement; the tier is shown beside the score.
+            lines.append(
+                "KOL 评分前三: " + "、".join(kol(k, f"{k.tier}·{k.score:.0f}") for k in wd.kols.top[:3])
+            )
         if wd.kols.rising:
             lines.append(
                 "上升 KOL: "

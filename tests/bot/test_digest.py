@@ -576,7 +576,7 @@ def test_every_claim_links_a_post_of_the_watch_and_period(filled: tuple[Database
     terms = marks(line("热议词"))
     assert len(terms) == min(5, len(wd.terms)) > 0
     assert all(t.term.term in posts[u][3] for t, u in zip(wd.terms, terms, strict=False))
-    kols = marks(line("头部 KOL"))
+    kols = marks(line("KOL 评分前三"))
     assert [posts[u][1] for u in kols] == [k.author_pk for k in wd.kols.top[:3]]
     assert marks(line("预警")) == ["https://m.weibo.cn/status/p345"]
     hot = [marks(x) for x in text.lines if x.startswith("热帖")]
