@@ -47,6 +47,17 @@ class Author:
     posts_count: int | None = None
 
 
+# Verification classes of institutions (companies, media, governments, the brand's own official
+# account): Weibo's blue V is verified_type 1-7, Bilibili's official.type 1 is an organisation.
+_ORGANISATION_TYPES = {"weibo": frozenset("1234567"), "bilibili": frozenset({"1"})}
+
+
+def is_organisation(platform: str, verified_type: str | None) -> bool:
+    """Whether the platform verified the account as an institution rather than a person."""
+
+    return verified_type in _ORGANISATION_TYPES.get(platform, frozenset())
+
+
 @dataclass(frozen=True, slots=True)
 class Post:
     """One piece of content: a post, a repost, a comment, a video or a feed item.

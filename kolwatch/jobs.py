@@ -48,6 +48,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from bot import alerts as rules
+from collectors.base import is_organisation
 from kolwatch.settings import Secrets, Settings, first_error, scoring_settings, settings_error
 from nlp import trends
 from nlp.matcher import WatchMatcher
@@ -608,14 +609,10 @@ def _kol_events(
     return out
 
 
-# Organisation verification (Weibo's blue V: 1 government .. 7 group; Bilibili's 机构认证 1): a
-# company's, a media outlet's or the brand's own official account is not a KOL whose post is news
-# on its own (the demo's 青禾手机 official account, 1.96M followers, posts about its own phones).
-_ORGANISATION_TYPES = {"weibo": frozenset("1234567"), "bilibili": frozenset({"1"})}
-
-
 def _is_organisation(fact: MentionFact) -> bool:
-    return fact.verified_type in _ORGANISATION_TYPES.get(fact.platform, frozenset())
+    # A company's, a media outlet's or the brand's own official account is not a KOL whose post is
+    # news on its own (the demo's 青禾手机 official account, 1.96M followers, posts about its phones).
+    return is_organisation(fact.platform, fact.verified_type)
 
 
 def _kol_backfill(

@@ -14,6 +14,7 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime
 
+from collectors.base import is_organisation
 from kolwatch.settings import Settings, scoring_settings
 from scoring.kol import Ranking, rank_kols
 from scoring.settings import ScoringSettings
@@ -70,7 +71,10 @@ def score_watch(
         )
     # An empty edge list means no repost or @mention of the watch's posts was collected: the
     # graph is unknown, not a graph where nobody amplifies anybody (rank_kols then says so).
-    ranking = rank_kols(inputs.windows, now=now, settings=cfg, edges=inputs.edges or None)
+    windows = inputs.windows
+    if not cfg.include_organisations:
+        windows = [w for w in windows if not is_organisation(w.author.platform, w.author.verified_type)]
+    ranking = rank_kols(windows, now=now, settings=cfg, edges=inputs.edges or None)
     with db.write() as session:
         if period is not None and not kol_queries.claim_run(
             session, watch_id=watch_id, period_key=period, now=now

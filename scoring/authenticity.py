@@ -36,6 +36,7 @@ from numpy.typing import NDArray
 
 from scoring.normalise import FloatArray, group_index, robust_z
 from scoring.settings import AuthenticitySettings
+from scoring.tiers import typical_engagement_rate
 from scoring.types import CommentFacts, FollowerSnapshot, PostFacts
 
 ER_HIGH = "er_high"
@@ -367,7 +368,12 @@ def pool_signals(
         if np.isnan(z):
             if not np.isnan(log_er[i]):
                 notes[i].append("同平台作者不足：未检验互动率离群")
-        elif abs(z) > settings.er_z:
+        elif abs(z) > settings.er_z and not (
+            # The regression is fitted on a pool of mostly small accounts; extrapolated to a
+            # head account it can call 0.12% "too high" at 3M followers, where ~1.5% is usual.
+            # Off its tier's peers, a flag needs the published rate for the size to agree.
+            er_fallback[i] and (z > 0) != (engagement_rate[i] > typical_engagement_rate(followers[i]))
+        ):
             code, word = (ER_HIGH, "偏高") if z > 0 else (ER_LOW, "偏低")
             signals[i].append(
                 Signal(

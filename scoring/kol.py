@@ -8,7 +8,10 @@
   per post), engagement (median ER), amplification (reposts per post, PageRank × N), conversation
   (comments per post, comment:like ratio), activity, relevance, growth. Rates that fall with
   follower count (ER, comment:like) are ranked within platform × tier, the rest within platform:
-  ranking reach within tier would put a 999k 腰部 account above a 1M 头部 one.
+  ranking reach within tier would put a 999k 腰部 account above a 1M 头部 one. Authors whose tier
+  has fewer than `min_tier_group` peers in the pool are ranked together, their ER first divided by
+  the rate usual for their size (`tiers.typical_engagement_rate`, research §1.5; since
+  kolwatch-kol/3, before which a lone 3M-follower account at 3.5% ranked below KOCs at 18%).
 - Weights per platform: entropy weights of the log1p'd, min-max'd components blended with priors
   (`scoring.weights`), or reference weights the caller computed on a fixed pool (§3 caveat: pool
   weights drift with the pool).
@@ -35,7 +38,7 @@ from scoring import authenticity, indicators, indices
 from scoring.graph import pagerank
 from scoring.normalise import FloatArray, group_index, minmax, percentile
 from scoring.settings import ScoringSettings
-from scoring.tiers import intl_tier, tier_for
+from scoring.tiers import intl_tier, tier_for, typical_engagement_rate
 from scoring.types import (
     ACTIVITY,
     AMPLIFICATION,
@@ -53,7 +56,7 @@ from scoring.types import (
 from scoring.weights import WeightReport, blended_weights
 
 # /2: missing components at the pool median instead of renormalising the weights over the rest.
-METHOD_VERSION = "kolwatch-kol/2"
+METHOD_VERSION = "kolwatch-kol/3"
 # The percentile a component gets when the author's data cannot compute it: the pool median.
 NEUTRAL_PERCENTILE = 0.5
 _ZH_LABEL: dict[str, str] = {
@@ -236,6 +239,7 @@ def rank_kols(
     sub_names = [s for names in SUBINDICATORS.values() for s in names]
     raw = {s: np.array([np.nan if v[s] is None else v[s] for v in subs], dtype=np.float64) for s in sub_names}
 
+    f_arr = np.array([np.nan if ind.followers is None else float(ind.followers) for ind in inds])
     by_platform = group_index(platforms)
     tier_groups: dict[object, list[int]] = {}
     for i, (p, t) in enumerate(zip(platforms, tiers, strict=True)):
@@ -253,11 +257,20 @@ def rank_kols(
         if len(spill):
             within_tier[("spill", p)] = spill
 
+    # Authors whose tier is too small to rank within are ranked on their engagement rate relative
+    # to the rate usual for their size, not on the raw rate, which falls steeply with followers
+    # (a 3M-follower account at 3.5% ranked below every KOC at 18%).
+    ranked_by = dict(raw)
+    er = raw["engagement_rate"].copy()
+    for i in np.flatnonzero(small_tier & ~np.isnan(er) & ~np.isnan(f_arr)):
+        er[i] = er[i] / typical_engagement_rate(f_arr[i])
+    ranked_by["engagement_rate"] = er
+
     pct: dict[str, FloatArray] = {}
     scaled: dict[str, FloatArray] = {}
     for s in sub_names:
         column = raw[s]
-        pct[s] = _grouped(column, within_tier if s in WITHIN_TIER else by_platform, percentile)
+        pct[s] = _grouped(ranked_by[s], within_tier if s in WITHIN_TIER else by_platform, percentile)
         transformed = np.log1p(np.maximum(column, 0.0) * _LOG_SCALE[s]) if s in _LOG_SCALE else column
         scaled[s] = _grouped(transformed, by_platform, minmax)
 
@@ -281,7 +294,6 @@ def rank_kols(
                 min_pool=cfg.min_pool_for_entropy,
             )
 
-    f_arr = np.array([np.nan if ind.followers is None else float(ind.followers) for ind in inds])
     likes = np.array([np.nan if ind.likes_total is None else float(ind.likes_total) for ind in inds])
     comments = np.array([np.nan if ind.comments_total is None else float(ind.comments_total) for ind in inds])
     counted = np.array(
@@ -337,7 +349,10 @@ def rank_kols(
         if edges is None:
             notes.append("无转发/提及关系图：传播力只看转发数")
         if small_tier[i] and ind.engagement_rate is not None:
-            notes.append(f"同档（{tiers[i]}）作者不足 {cfg.min_tier_group} 位：互动率按全平台排位")
+            notes.append(
+                f"同档（{tiers[i]}）作者不足 {cfg.min_tier_group} 位：互动率按同粉丝量的典型互动率折算后"
+                "全平台排位"
+            )
         raw_out = {k: float(v) for k, v in subs[i].items() if v is not None}
         raw_out["coverage"] = coverage
         raw_out["posts_in_window"] = float(ind.posts_in_window)

@@ -108,6 +108,10 @@ class ScoringSettings(BaseModel):
     # Below this many authors with a value, entropy weights are unstable (§3 caveats): priors only.
     min_pool_for_entropy: int = Field(default=30, ge=2)
     min_tier_group: int = Field(default=10, ge=2)
+    # Accounts the platform verified as institutions (Weibo blue V, Bilibili 机构认证): the brand's
+    # and competitors' official accounts and media outlets are not KOLs to brief or hire, and
+    # ranked among people they took the top places. True ranks them too.
+    include_organisations: bool = False
     activity_cap_per_week: float = Field(default=21.0, gt=0)
     pagerank_damping: float = Field(default=0.85, gt=0, lt=1)
     pagerank_iterations: int = Field(default=30, ge=1, le=1000)

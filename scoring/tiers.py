@@ -6,6 +6,8 @@ the international label follows HypeAuditor's former bands (research note §1.5)
 
 from __future__ import annotations
 
+import itertools
+import math
 from collections.abc import Sequence
 
 from scoring.settings import ScoringSettings, TierBand
@@ -51,3 +53,30 @@ def intl_tier(followers: int | None) -> str:
         if followers >= low:
             return name
     return UNKNOWN_INTL
+
+
+# Typical engagement rate by account size (research note §1.5: about 18% for 1k-10k followers,
+# 5.2% for 10k-100k, 1-2% for head accounts), taken at each band's geometric middle (1.5% for
+# head accounts at ~3.2M) and interpolated log-linearly in followers; flat beyond the ends.
+_TYPICAL_ER: tuple[tuple[float, float], ...] = (
+    (math.log10(3_162), math.log(0.18)),
+    (math.log10(31_623), math.log(0.052)),
+    (math.log10(3_162_278), math.log(0.015)),
+)
+
+
+def typical_engagement_rate(followers: float) -> float:
+    """The engagement rate (interactions per post / followers) usual for an account this size.
+
+    Used to rank engagement fairly when an author's tier has too few peers in the pool to rank
+    within: a 头部 account at 3% engages twice as well as usual, a KOC at 18% only as usual.
+    """
+
+    x = math.log10(max(float(followers), 1.0))
+    points = _TYPICAL_ER
+    if x <= points[0][0]:
+        return math.exp(points[0][1])
+    for (x0, y0), (x1, y1) in itertools.pairwise(points):
+        if x <= x1:
+            return math.exp(y0 + (y1 - y0) * (x - x0) / (x1 - x0))
+    return math.exp(points[-1][1])

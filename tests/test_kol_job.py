@@ -765,3 +765,15 @@ def test_cli_bad_scoring_settings_exit_2(
     assert main(["--settings", str(path), "kol", "rank"]) == 2
     err = capsys.readouterr().err.strip()
     assert "scoring.entropy_blend" in err and "\n" not in err
+
+
+def test_institution_accounts_are_not_ranked_unless_asked(world: World) -> None:
+    # A blue-V (Weibo verified_type 1-7) account: the brand's own, a competitor's, a media outlet.
+    with world.db.write() as s:
+        s.exec(update(AuthorRow).where(AuthorRow.author_id == MID.author_id).values(verified_type="2"))
+    ranked = _by_id(score_watch(world.db, world.watch_id, CFG, now=NOW).ranking.scores)  # type: ignore[union-attr]
+    assert MID.author_id not in ranked and BIG.author_id in ranked
+    with_orgs = CFG.model_copy(update={"include_organisations": True})
+    later = NOW + timedelta(minutes=1)
+    ranked = _by_id(score_watch(world.db, world.watch_id, with_orgs, now=later).ranking.scores)  # type: ignore[union-attr]
+    assert MID.author_id in ranked

@@ -225,3 +225,27 @@ def test_missing_followers_and_counts_are_skipped_not_flagged() -> None:
     posts = np.full(len(er), 5, dtype=np.int64)
     signals, _ = pool_signals(er, followers, likes, comments, posts, [("weibo", "尾部")] * len(er), CFG)
     assert signals[0] == [] and signals[1] == []
+
+
+def test_off_tier_flags_need_the_usual_rate_for_the_size_to_agree() -> None:
+    # 40 accounts of 3k-300k followers whose ER falls steeply with size, and two head accounts
+    # (2.5M, 3M) at 0.15% and 0.12%. The head tier has no peers, so they are judged on the
+    # platform's followers-ER regression, which, fitted on the smaller accounts, puts them far
+    # above its line (robust z ~ +5.5); yet 0.12% is well below the ~1.5% usual at 3M followers.
+    # "Unusually high" would contradict the published rate: no ER flag.
+    rng = np.random.default_rng(3)
+    followers = np.concatenate([np.exp(rng.uniform(np.log(3_000), np.log(300_000), 40)), [2.5e6, 3e6]])
+    er = np.concatenate(
+        [0.18 * (followers[:40] / 3_000) ** -0.9 * rng.lognormal(0, 0.1, 40), [0.0015, 0.0012]]
+    )
+    likes, comments = er * followers * 5 * 0.8, er * followers * 5 * 0.1
+    posts = np.full(len(er), 5, dtype=np.int64)
+    groups = [("weibo", "腰部及以下")] * 40 + [("weibo", "头部")] * 2
+    signals, _ = pool_signals(er, followers, likes, comments, posts, groups, CFG)
+    assert not {s.code for s in signals[-1]} & {ER_HIGH, ER_LOW}
+    # Where the usual rate agrees (the same account at 30%), the regression's flag stands.
+    er[-1] = 0.30
+    likes[-1], comments[-1] = er[-1] * followers[-1] * 4, er[-1] * followers[-1] * 0.5
+    signals, _ = pool_signals(er, followers, likes, comments, posts, groups, CFG)
+    flags = [s for s in signals[-1] if s.code in (ER_HIGH, ER_LOW)]
+    assert [s.code for s in flags] == [ER_HIGH] and "全平台粉丝-互动回归" in flags[0].reason

@@ -268,3 +268,20 @@ def test_douyin_dci_is_labelled_as_computed_over_collected_videos() -> None:
     s = rank_kols([clip], now=NOW).scores[0]
     assert s.index_name is not None and s.index_name.startswith("DCI formula over collected videos")
     assert any(r.startswith("DCI 按本系统采集到的 1 条视频计算") for r in s.reasons)
+
+
+def test_a_head_account_in_a_tier_of_its_own_is_judged_against_its_size() -> None:
+    # One 3M-follower account at 3.5% (twice the ~1.5% usual for its size) among KOCs at 10-18%
+    # (at or below the ~18% usual for theirs). Its tier has no peers, so the raw rate would rank it
+    # last on engagement; relative to its size it engages best.
+    kocs = [
+        window(
+            f"k{i}", 5_000, post(f"k{i}a", 1, 500 + 50 * i, 10, 20), post(f"k{i}b", 2, 480 + 50 * i, 10, 20)
+        )
+        for i in range(6)
+    ]
+    head = window("H", 3_000_000, post("h1", 1, 100_000, 2_000, 3_000), post("h2", 2, 98_000, 2_000, 3_000))
+    scores = by_id(rank_kols([*kocs, head], now=NOW, settings=SMALL).scores)
+    engagement = {aid: s.components["engagement"] for aid, s in scores.items()}
+    assert engagement["H"] == max(engagement.values())
+    assert any("典型互动率" in r for r in scores["H"].reasons)

@@ -112,3 +112,18 @@ def test_default_priors_are_the_notes() -> None:
         {"engagement": 0.25, "amplification": 0.25, "reach": 0.20, "conversation": 0.15, "relevance": 0.10,
          "activity": 0.05}
     )  # fmt: skip
+
+
+def test_typical_engagement_rate_follows_the_published_tier_figures() -> None:
+    from scoring.tiers import typical_engagement_rate
+
+    # research note §1.5 at each band's geometric middle; flat beyond the ends.
+    assert typical_engagement_rate(3_162) == pytest.approx(0.18, rel=1e-3)
+    assert typical_engagement_rate(31_623) == pytest.approx(0.052, rel=1e-3)
+    assert typical_engagement_rate(3_162_278) == pytest.approx(0.015, rel=1e-3)
+    assert typical_engagement_rate(0) == typical_engagement_rate(500) == pytest.approx(0.18, rel=1e-3)
+    assert typical_engagement_rate(1e9) == pytest.approx(0.015, rel=1e-3)
+    # Log-linear between anchors: 10k followers sit halfway (in log) between 3.2k and 32k.
+    assert typical_engagement_rate(10_000) == pytest.approx((0.18 * 0.052) ** 0.5, rel=1e-3)
+    rates = [typical_engagement_rate(f) for f in (1_000, 10_000, 100_000, 1_000_000, 10_000_000)]
+    assert rates == sorted(rates, reverse=True)
