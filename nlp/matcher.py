@@ -184,7 +184,6 @@ class _Meta:
     author_id: str | None
     author_name: str | None
     lang: str | None
-    lengths: Sequence[int] = ()  # folded length per term id (NEAR)
 
 
 class WatchMatcher(Generic[W]):
@@ -194,19 +193,15 @@ class WatchMatcher(Generic[W]):
         self,
         automaton: ahocorasick.Automaton | None,
         term_info: tuple[_TermInfo, ...],
-        term_ids: Mapping[str, int],
         watches: tuple[_Watch[W], ...],
         by_term: Mapping[int, tuple[int, ...]],
     ) -> None:
         self._automaton = automaton
         self._terms = term_info
-        self._term_ids = dict(term_ids)
-        self._watches = watches
         self._by_term = dict(by_term)
-        self._lengths = tuple(len(t.folded) for t in term_info)
+        lengths = tuple(len(t.folded) for t in term_info)  # folded length per term id (NEAR)
         self._watches = tuple(
-            replace(w, test=None if _trivial(w.program) else _closure(w.program, self._lengths))
-            for w in watches
+            replace(w, test=None if _trivial(w.program) else _closure(w.program, lengths)) for w in watches
         )
 
     @classmethod
@@ -260,7 +255,7 @@ class WatchMatcher(Generic[W]):
                 )
             automaton.make_automaton()
         frozen_by_term = {k: tuple(v) for k, v in by_term.items()}
-        return cls(automaton, tuple(infos), term_ids, tuple(compiled), frozen_by_term)
+        return cls(automaton, tuple(infos), tuple(compiled), frozen_by_term)
 
     def __len__(self) -> int:
         return len(self._watches)
@@ -315,7 +310,6 @@ class WatchMatcher(Generic[W]):
             _fold_meta(author_id),
             _fold_meta(author_name),
             _primary_lang(lang),
-            self._lengths,
         )
         out: list[WatchMatch[W]] = []
         watches = self._watches
@@ -375,20 +369,10 @@ def check_query(query: Query) -> None:
             raise ValueError(f"term {t.text!r} is empty after normalisation")
 
 
-def gap(a: tuple[int, int], b: tuple[int, int]) -> int:
-    """Characters strictly between two half-open spans, in either order; 0 when they touch or overlap."""
-
-    return max(0, max(a[0], b[0]) - min(a[1], b[1]))
-
-
-def _fold_opt(value: str | None) -> str | None:
-    return None if value is None else fold(value)
-
-
 @lru_cache(maxsize=4096)
 def _fold_meta(value: str | None) -> str | None:
     # Post metadata repeats (a few platforms and languages, recurring authors): fold each once.
-    return _fold_opt(value)
+    return None if value is None else fold(value)
 
 
 @lru_cache(maxsize=256)

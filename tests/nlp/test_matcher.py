@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from nlp.matcher import WatchMatch, WatchMatcher, fold, gap
+from nlp.matcher import WatchMatch, WatchMatcher, fold
 from nlp.query import And, Field, Near, Not, Or, Query, Term, anchored, parse
 
 
@@ -150,13 +150,6 @@ def test_hostile_texts() -> None:
     assert m.match("瑞" * 100_000 + "幸") == ["v"]
     with pytest.raises(TypeError):
         m.match(None)  # type: ignore[arg-type]
-
-
-def test_gap() -> None:
-    assert gap((0, 2), (2, 4)) == 0
-    assert gap((0, 2), (5, 6)) == 3
-    assert gap((5, 6), (0, 2)) == 3
-    assert gap((0, 5), (1, 2)) == 0
 
 
 def test_fold() -> None:
