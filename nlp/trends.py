@@ -401,12 +401,7 @@ def update_volume(
         numbers = {"observed": float(count), "expected": expected, "z": z, "ratio": ratio, "sigma": sigma}
         if z < cfg.z:
             numbers["previous_z"] = state.prev_z
-        if neg_share is not None:
-            numbers["neg_share"] = neg_share
-        distinct_zh = distinct_en = ""
-        if unique is not None:
-            numbers["unique"] = float(unique)
-            distinct_zh, distinct_en = f"（去重后 {unique} 条）", f" ({unique} after collapsing copies)"
+        distinct_zh, distinct_en = _carry(numbers, neg_share, unique)
         detection = Detection(
             kind=VOLUME_SPIKE,
             key=key,
@@ -431,6 +426,18 @@ def update_volume(
         var = max(0.0, state.var + cfg.var_alpha * (clipped * clipped - poisson - state.var))
     new = replace(state, n=state.n + 1, last_bucket=t, level=level, var=var, prev_z=z)
     return _with_season(new, hs, ws, expected_log + clipped - level, cfg), detection
+
+
+def _carry(numbers: dict[str, float], neg_share: float | None, unique: int | None) -> tuple[str, str]:
+    """Put the caller's negative share and collapsed count into a volume detection's numbers;
+    returns the (zh, en) phrases naming the collapsed count in its reasons ("" without one)."""
+
+    if neg_share is not None:
+        numbers["neg_share"] = neg_share
+    if unique is None:
+        return "", ""
+    numbers["unique"] = float(unique)
+    return f"（去重后 {unique} 条）", f" ({unique} after collapsing copies)"
 
 
 def _slots(moment: datetime, cfg: VolumeSettings) -> tuple[int, int]:
@@ -617,12 +624,7 @@ def update_fast(
             "p": max(p, 1e-300),
             "dispersion": phi,
         }
-        if neg_share is not None:
-            numbers["neg_share"] = neg_share
-        distinct_zh = distinct_en = ""
-        if unique is not None:
-            numbers["unique"] = float(unique)
-            distinct_zh, distinct_en = f"（去重后 {unique} 条）", f" ({unique} after collapsing copies)"
+        distinct_zh, distinct_en = _carry(numbers, neg_share, unique)
         minutes = state.bucket_seconds // 60
         detection = Detection(
             kind=VOLUME_SPIKE,

@@ -209,6 +209,21 @@ def test_ten_posts_in_five_minutes_against_one_and_a_half_is_noise_at_twelve_tes
     assert "5 分钟内 30 条" in fired[12 * 50 + 3].reason_zh
 
 
+def test_the_five_minute_path_carries_negative_share_and_collapsed_count() -> None:
+    five = steady_five(1.5, 50)
+    hourly, fast = VolumeState.new(3600), FastState.new(300)
+    for i, t in enumerate(hours(50)):
+        for j in range(12):
+            fast, _ = update_fast(fast, hourly, "k", t + j * timedelta(minutes=5), five[12 * i + j])
+        hourly, _ = update_volume(hourly, "k", t, sum(five[12 * i : 12 * i + 12]))
+    _, d = update_fast(fast, hourly, "k", T0 + 50 * H, 30, neg_share=0.6, unique=12)
+    assert d is not None and (d.numbers["neg_share"], d.numbers["unique"]) == (0.6, 12.0)
+    assert "去重后 12 条" in d.reason_zh and "(12 after collapsing copies)" in d.reason_en
+    for bad in ({"unique": 31}, {"neg_share": 1.5}):
+        with pytest.raises(ValueError):
+            update_fast(fast, hourly, "k", T0 + 50 * H, 30, **bad)  # type: ignore[arg-type]
+
+
 def test_the_five_minute_path_waits_for_both_warmups() -> None:
     five = steady_five(1.5, 30)
     five[12 * 20] = 40  # hour 20: the hourly model is warm (24 buckets) only from hour 24
