@@ -195,11 +195,14 @@ class Pipeline:
             source_id=source.id, platform=source.platform, kind=source.kind, target=source.target
         )
         health, message, retry_after = "ok", "", None
+        storing = False  # an exception while storing is ours (analysis, database), not the collector's
         try:
             collector = self.collector(source.platform)
             spec = SourceSpec(source.platform, source.kind, source.target, source.options)
             async for page in collector.collect(spec, source.cursor):
+                storing = True
                 stored = await self.store_page(source, page)
+                storing = False
                 if stored is None:
                     message = "lease lost to another worker; stopped"
                     log.warning("source %s: %s", source.id, message)
@@ -216,14 +219,15 @@ class Pipeline:
             retry_after = (
                 exc.retry_after if isinstance(exc, RateLimited) else getattr(exc, "retry_after", None)
             )
-        except Exception as exc:  # a bug in a collector must not stop the service
+        except Exception as exc:  # a bug in a collector (or in storing) must not stop the service
             log.exception(
                 "source %s (%s %s %s) failed", source.id, source.platform, source.kind, source.target
             )
-            # The collector did not understand what it was given: a parse error, and the message
-            # says it was an internal one so an admin knows to report it rather than wait.
+            # Recorded as a parse error (one of the documented classes), and the message says it
+            # was an internal one, and where, so an admin knows to report it rather than wait.
             health = ParseError.health
-            message = f"internal error in the {source.platform} collector: {type(exc).__name__}: {exc}"
+            where = f"storing a {source.platform} page" if storing else f"in the {source.platform} collector"
+            message = f"internal error {where}: {type(exc).__name__}: {exc}"
         summary.health, summary.message = health, message
         backoff = _failure_backoff(source.every_s, source.consecutive_failures) if health != "ok" else None
         await self.db.run(

@@ -168,6 +168,22 @@ async def test_a_collector_bug_is_recorded_as_a_parse_error_not_an_undocumented_
     assert HEALTH_TEXT["parse_error"] in alert.body and "internal error" in alert.body
 
 
+async def test_a_failure_while_storing_is_not_blamed_on_the_collector(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    world.handler = weibo_handler(lambda: [weibo_mblog(5000000000000001, "鹿角咖啡 好喝")])
+
+    def locked(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("database is locked")
+
+    monkeypatch.setattr(repos, "upsert_posts", locked)
+    [summary] = await world.run()
+    assert summary.health == "parse_error"
+    assert summary.message == "internal error storing a weibo page: RuntimeError: database is locked"
+    [row] = world.health()
+    assert row.message == summary.message
+
+
 async def test_a_source_the_collector_cannot_read_is_a_parse_error(tmp_path: Path) -> None:
     w = World(tmp_path, [{"platform": "weibo", "kind": "user", "target": "not-a-uid"}])
     w.handler = weibo_handler(list)
