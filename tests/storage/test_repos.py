@@ -12,7 +12,7 @@ from collectors.base import Author, HotEntry, Post
 from nlp.types import Analysis
 from storage import repos
 from storage.db import Database
-from storage.models import AuthorRow, FollowerSnapshotRow, PostRow
+from storage.models import AuthorRow, FollowerSnapshotRow, IgnoredAuthorRow, KolScoreRow, PostRow
 
 NOW = datetime(2026, 3, 2, 10, 7, tzinfo=UTC)
 # Sources are due from the moment they are created (wall clock), so lease tests run later than that.
@@ -283,22 +283,33 @@ def test_export_streams_posts_with_watch_names(any_db: Database) -> None:
 
 def test_purge_removes_old_posts_and_orphan_authors(any_db: Database) -> None:
     watch = setup_workspace(any_db)
-    old_author = author("old", name="旧号")
+    long_ago = 60 * 24 * 200
+    # Four authors lose their only post; a recent KOL score or an ignore mark keeps two of them.
+    old, scored, ignored = author("old", name="旧号"), author("kol", name="达人"), author("ign", name="屏蔽")
     with any_db.write() as s:
         stored = repos.upsert_posts(
             s,
-            posts=[post("old", who=old_author, minutes_ago=60 * 24 * 200), post("new")],
-            analyses=[analysis()] * 2,
+            posts=[
+                post("old", who=old, minutes_ago=long_ago),
+                post("kol", who=scored, minutes_ago=long_ago),
+                post("ign", who=ignored, minutes_ago=long_ago),
+                post("new"),
+            ],
+            analyses=[analysis()] * 4,
             now=NOW,
         )
         repos.add_mentions(
             s, mentions=[repos.MentionSpec(watch.id, sp.pk, sp.post.created_at) for sp in stored]
         )
+        pks = {sp.post.post_id: sp.author_pk for sp in stored}
+        s.add(KolScoreRow(watch_id=watch.id, author_pk=pks["kol"], computed_at=NOW, score=1.0, tier="尾部"))
+        s.add(IgnoredAuthorRow(workspace_id=watch.workspace_id, author_pk=pks["ign"]))
     with any_db.write() as s:
         result = repos.purge_older_than(s, cutoff=NOW - timedelta(days=180))
-    assert (result.posts, result.mentions, result.authors) == (1, 1, 1)
+    assert (result.posts, result.mentions, result.authors) == (3, 3, 1)
     with any_db.read() as s:
         assert [r.post_id for r in s.exec(select(PostRow)).all()] == ["new"]
+        assert sorted(r.author_id for r in s.exec(select(AuthorRow)).all()) == ["ign", "kol", "u1"]
 
 
 def test_pseudonymisation_hashes_small_accounts(any_db: Database) -> None:
