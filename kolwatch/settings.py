@@ -325,9 +325,15 @@ def settings_error(settings: Settings, prefix: tuple[str | int, ...], exc: Valid
     """One-line error for a section validated by its own model (`prefix` is where it sits): names
     the file, or the environment variable when the key came from one, then the key."""
 
+    return _located_error(settings.path, settings._overrides, prefix, exc)
+
+
+def _located_error(
+    file: str, overrides: Mapping[tuple[str, ...], str], prefix: tuple[Any, ...], exc: ValidationError
+) -> SettingsError:
     loc, msg = _first(exc)
     full = (*prefix, *loc)
-    return SettingsError(f"{settings.where(*full)}: {_format_location(full)}: {msg}")
+    return SettingsError(f"{_origin(file, overrides, full)}: {_format_location(full)}: {msg}")
 
 
 def settings_path(explicit: str | None = None, environ: Mapping[str, str] | None = None) -> Path:
@@ -357,8 +363,7 @@ def load_settings(path: str | Path | None = None, environ: Mapping[str, str] | N
     try:
         settings = Settings.model_validate(data)
     except ValidationError as exc:
-        loc, msg = _first(exc)
-        raise SettingsError(f"{_origin(str(file), overrides, loc)}: {_format_location(loc)}: {msg}") from None
+        raise _located_error(str(file), overrides, (), exc) from None
     settings._overrides = overrides
     validate_plugins(settings)
     return settings
