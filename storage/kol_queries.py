@@ -46,8 +46,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Date, and_, case, cast, exists, func, insert, or_, select, tuple_
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import aliased
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session, col
@@ -75,7 +73,7 @@ from storage.models import (
     SourceRow,
     WatchRow,
 )
-from storage.repos import as_utc
+from storage.repos import as_utc, claim_job_period
 
 BRAND = ""  # mention.competitor of the brand's own mentions
 COMMENT = "comment"
@@ -795,16 +793,7 @@ def claim_run(session: Session, *, watch_id: int, period_key: str, now: datetime
     """
 
     at = _require_aware(now, "now")
-    table = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    inserted = session.exec(
-        table(JobRunRow)
-        .values(
-            job=f"{JOB_PREFIX}{watch_id}", period_key=period_key, started_at=at, finished_at=at, outcome="ok"
-        )
-        .on_conflict_do_nothing(index_elements=["job", "period_key"])
-        .returning(JobRunRow.__table__.c.id)  # type: ignore[attr-defined]
-    ).first()
-    return inserted is not None
+    return claim_job_period(session, job=f"{JOB_PREFIX}{watch_id}", period_key=period_key, now=at)
 
 
 def has_run(session: Session, *, watch_id: int, period_key: str) -> bool:
