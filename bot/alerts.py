@@ -303,6 +303,7 @@ def decide_story(
     signal: str,
     settings: RuleSettings,
     signal_kind: str = "",
+    alone: bool = False,
 ) -> tuple[RuleState, Decision | None]:
     """`decide` for one_incident_per_story (and `decide` itself when that is off).
 
@@ -312,10 +313,13 @@ def decide_story(
     alerts once as an update at the story's level; anything else is attached silently. `signal`
     is the detection's line for the story's list, which every alert of the story shows;
     `signal_kind` the kind of signal when finer than `kind` (see signal_kind: a 头部 KOL joining a
-    story that has 腰部 ones is news of its own).
+    story that has 腰部 ones is news of its own). `alone`: a signal outside any story that alerts
+    on its own (a 头部 KOL's post): `decide`'s incident per subject and cooldown, and no story
+    opened (its routine posts are not the watch's story; if one starts, the KOL's post in it joins
+    it as a signal of its own).
     """
 
-    if not settings.one_incident_per_story:
+    if alone or not settings.one_incident_per_story:
         return decide(state, scope=scope, kind=kind, subject=subject, level=level, at=at, settings=settings)
     t = _epoch(at)
     window = int(max(settings.story_hours, settings.cooldown_hours) * 3600)
@@ -368,26 +372,6 @@ def note_activity(state: RuleState, *, at: datetime, settings: RuleSettings) -> 
     if current is None or t - current[1] > cooldown:
         return replace(state, activity=(t, t)), True
     return replace(state, activity=(min(current[0], t), max(current[1], t))), False
-
-
-def decide_alone(
-    state: RuleState,
-    *,
-    scope: str,
-    kind: str,
-    subject: str,
-    level: Level,
-    at: datetime,
-    signal: str = "",
-    settings: RuleSettings,
-    signal_kind: str = "",
-) -> tuple[RuleState, Decision | None]:
-    """`decide` for a signal outside any story that alerts on its own (a 头部 KOL's post): one
-    incident per subject and cooldown, and no story opened (its routine posts are not the
-    watch's story; if one starts, the KOL's post in it joins it as a signal of its own)."""
-
-    del signal, signal_kind  # the same call shape as decide_story
-    return decide(state, scope=scope, kind=kind, subject=subject, level=level, at=at, settings=settings)
 
 
 def signal_kind(detection: Detection) -> str:

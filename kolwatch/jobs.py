@@ -301,16 +301,17 @@ def process_watch(
     enqueued = 0
     stale_before = now_t - rule.max_age_hours * 3600
 
-    def send(event: _Event, facts: Sequence[MentionFact], *, story: bool = True, quiet: bool = False) -> None:
-        """Dedup/cooldown and the outbox for one detection the job may still send. `story=False`:
-        an incident of its own (a 头部 KOL posting outside any story), never the watch's story;
+    def send(
+        event: _Event, facts: Sequence[MentionFact], *, alone: bool = False, quiet: bool = False
+    ) -> None:
+        """Dedup/cooldown and the outbox for one detection the job may still send. `alone`: an
+        incident of its own (a 头部 KOL posting outside any story), never the watch's story;
         `quiet`: join the story without an alert (a post that already alerted on its own)."""
 
         nonlocal rule_state, enqueued
         if event.known_at < stale_before:
             return  # catch-up: never sent, so it must not open or extend an incident either
-        decide = rules.decide_story if story else rules.decide_alone
-        rule_state, decision = decide(
+        rule_state, decision = rules.decide_story(
             rule_state,
             scope=scope,
             kind=event.detection.kind,
@@ -320,6 +321,7 @@ def process_watch(
             signal=rules.signal_line(event.detection, timezone),
             settings=rule,
             signal_kind=rules.signal_kind(event.detection),
+            alone=alone,
         )
         if decision is None or quiet:
             return
@@ -367,7 +369,7 @@ def process_watch(
                 if rules.kol_in_story(rule_state, at=detection.bucket_start, settings=rule):
                     send(event, facts)
                 elif event.alone:
-                    send(event, facts, story=False)
+                    send(event, facts, alone=True)
                 continue
             rule_state, opened = rules.note_activity(rule_state, at=detection.bucket_start, settings=rule)
             send(event, facts)

@@ -783,6 +783,7 @@ def test_a_head_kol_post_alerts_on_its_own_once_per_author(sqlite_db: Database) 
     with sqlite_db.read() as s:
         (alert,) = s.exec(select(AlertRow))
     assert alert.kind == trends.KOL_INVOLVED and alert.level == trends.Level.ORANGE
+    assert "story" not in alert.incident  # its own incident: a routine post opens no story
     assert "咖啡大V" in alert.title and list(alert.post_urls) == ["https://m.weibo.cn/status/k1"]
     # A threshold of one's own, or never alone.
     _clear_alerts(sqlite_db)
