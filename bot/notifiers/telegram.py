@@ -195,7 +195,7 @@ class TelegramNotifier:
     def _sender(self, chat_id: int | str, part: TelegramPart) -> PartSender:
         async def call() -> HttpOutcome:
             try:
-                await self._call(chat_id, part)
+                await send_part(self._bot, chat_id, part)
             except TelegramRetryAfter as exc:
                 return HttpOutcome("retry", float(exc.retry_after), "Telegram 429 Too Many Requests")
             except TelegramMigrateToChat as exc:
@@ -210,20 +210,22 @@ class TelegramNotifier:
 
         return call
 
-    async def _call(self, chat_id: int | str, part: TelegramPart) -> None:
-        if part.kind == "message":
-            await self._bot.send_message(chat_id, part.text, parse_mode="HTML",
-                                         link_preview_options=LinkPreviewOptions(is_disabled=True),
-                                         reply_markup=feedback_keyboard(part.feedback))
-        elif part.kind == "photo":
-            (att,) = part.attachments
-            await self._bot.send_photo(chat_id, _file(att), caption=_caption(att), parse_mode="HTML")
-        elif part.kind == "document":
-            (att,) = part.attachments
-            await self._bot.send_document(chat_id, _file(att), caption=_caption(att), parse_mode="HTML")
-        elif part.kind == "media_group":
-            media = [InputMediaPhoto(media=_file(a), caption=_caption(a), parse_mode="HTML")
-                     for a in part.attachments]
-            await self._bot.send_media_group(chat_id, media)  # type: ignore[arg-type]
-        else:  # pragma: no cover - render_parts makes only the kinds above
-            raise AssertionError(part.kind)
+
+async def send_part(bot: Bot, chat_id: int | str, part: TelegramPart) -> None:
+    """One part of `render_parts` through the Bot API (the notifier and the bot's /digest)."""
+    if part.kind == "message":
+        await bot.send_message(chat_id, part.text, parse_mode="HTML",
+                               link_preview_options=LinkPreviewOptions(is_disabled=True),
+                               reply_markup=feedback_keyboard(part.feedback))
+    elif part.kind == "photo":
+        (att,) = part.attachments
+        await bot.send_photo(chat_id, _file(att), caption=_caption(att), parse_mode="HTML")
+    elif part.kind == "document":
+        (att,) = part.attachments
+        await bot.send_document(chat_id, _file(att), caption=_caption(att), parse_mode="HTML")
+    elif part.kind == "media_group":
+        media = [InputMediaPhoto(media=_file(a), caption=_caption(a), parse_mode="HTML")
+                 for a in part.attachments]
+        await bot.send_media_group(chat_id, media)  # type: ignore[arg-type]
+    else:  # pragma: no cover - render_parts makes only the kinds above
+        raise AssertionError(part.kind)

@@ -12,14 +12,14 @@ from datetime import UTC, datetime
 
 from aiogram import Bot, Router
 from aiogram.filters import Command
-from aiogram.types import BufferedInputFile, InputMediaPhoto, LinkPreviewOptions, Message
+from aiogram.types import Message
 from sqlmodel import Session
 
-from bot import digest, render
+from bot import digest
 from bot.filters import KnownChat
 from bot.middlewares import EXPENSIVE
 from bot.notifiers.base import Attachment, Notice
-from bot.notifiers.telegram import feedback_keyboard, render_parts
+from bot.notifiers.telegram import render_parts, send_part
 from bot.routers.common import command_args, read, require_access
 from storage.bot_repo import BotRepoError, ChatAccess
 from storage.db import Database
@@ -52,39 +52,12 @@ def _build(session: Session, *, workspace_id: int, period: str, tz: str, watch: 
     )
 
 
-def _file(att: Attachment) -> BufferedInputFile:
-    return BufferedInputFile(bytes(att.data), filename=att.name)
-
-
 async def send_notice(bot: Bot, chat_id: int, notice: Notice) -> None:
-    """Every part of the notice (bot.notifiers.telegram.render_parts decides the split), in order;
-    the posts' feedback buttons under the last text message, as the notifier sends them."""
+    """Every part of the notice in order, as the Telegram notifier sends them (render_parts
+    decides the split; the posts' feedback buttons go under the last text message)."""
 
     for part in render_parts(notice):
-        if part.kind == "message":
-            await bot.send_message(
-                chat_id,
-                part.text,
-                link_preview_options=LinkPreviewOptions(is_disabled=True),
-                reply_markup=feedback_keyboard(part.feedback),
-            )
-        elif part.kind == "photo":
-            await bot.send_photo(
-                chat_id, _file(part.attachments[0]), caption=render.escape(part.attachments[0].name)
-            )
-        elif part.kind == "media_group":
-            await bot.send_media_group(
-                chat_id,
-                [
-                    InputMediaPhoto(media=_file(a), caption=render.escape(a.name), parse_mode="HTML")
-                    for a in part.attachments
-                ],
-            )
-        elif part.kind == "document":
-            att = part.attachments[0]
-            await bot.send_document(chat_id, _file(att), caption=render.escape(att.name))
-        else:
-            raise ValueError(f"unknown Telegram part {part.kind!r}")
+        await send_part(bot, chat_id, part)
 
 
 def make_router() -> Router:
