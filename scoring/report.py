@@ -128,37 +128,6 @@ def top_kols(
     return chosen[:n]
 
 
-def _ordered(scores: Sequence[KolScore]) -> dict[tuple[str, str], KolScore]:
-    return {s.key: s for s in sorted(scores, key=lambda s: (s.platform, s.author_id))}
-
-
-def rising_kols(
-    previous: Sequence[KolScore],
-    current: Sequence[KolScore],
-    n: int = 10,
-    *,
-    min_delta: float = RISING_MIN_DELTA,
-) -> list[KolChange]:
-    """Authors ranked in both whose score rose by at least `min_delta` (see `score_changes`);
-    newcomers are not risers: `new_kols` lists them."""
-
-    before, now = _ordered(previous), _ordered(current)
-    rising, _ = score_changes(
-        {k: s.score for k, s in before.items()}, {k: s.score for k, s in now.items()}, min_delta=min_delta
-    )
-    return [
-        KolChange(now[k], before[k], delta, now[k].raw.get("growth_per_week")) for k, delta in rising[:n]
-    ]
-
-
-def new_kols(previous: Sequence[KolScore], current: Sequence[KolScore], n: int = 10) -> list[KolChange]:
-    """Authors ranked now and absent from the earlier ranking, best first (`previous` is None)."""
-
-    before, now = _ordered(previous), _ordered(current)
-    _, new = score_changes({k: s.score for k, s in before.items()}, {k: s.score for k, s in now.items()})
-    return [KolChange(now[k], None, now[k].score, now[k].raw.get("growth_per_week")) for k in new[:n]]
-
-
 def _fmt_followers(followers: int | None) -> str:
     if followers is None:
         return "粉丝数未知"

@@ -1,4 +1,4 @@
-"""Views for the bot and the digest: top, rising, turned negative, explain."""
+"""Views for the bot and the digest: top, the period-change rules, explain."""
 
 from __future__ import annotations
 
@@ -12,8 +12,7 @@ from scoring.report import (
     baseline_bounds,
     explain,
     is_turned_negative,
-    new_kols,
-    rising_kols,
+    score_changes,
     top_kols,
 )
 from scoring.types import KolScore
@@ -43,16 +42,16 @@ def test_top_kols_filters_and_orders() -> None:
         top_kols(pool, -1)
 
 
-def test_rising_kols_compare_two_rankings_and_newcomers_are_new_not_rising() -> None:
-    before = [ks("a", 40), ks("b", 60), ks("c", 70), ks("z", 0.0)]
-    after = [ks("a", 55), ks("b", 62), ks("c", 50), ks("new", 30), ks("z", 9.0), ks("new2", 45)]
-    rising = rising_kols(before, after, min_delta=5)
-    # A real earlier 0 is a rise; a newcomer is not a rise from 0.
-    assert [(c.current.author_id, c.score_delta) for c in rising] == [("a", 15.0), ("z", 9.0)]
-    assert all(c.previous is not None for c in rising)
-    newcomers = new_kols(before, after)
-    assert [(c.current.author_id, c.previous) for c in newcomers] == [("new2", None), ("new", None)]
-    assert [c.current.author_id for c in rising_kols(before, after)] == ["a", "z"]  # default: 5 points
+def test_score_changes_list_risers_and_newcomers_apart() -> None:
+    before = {"a": 40.0, "b": 60.0, "c": 70.0, "z": 0.0, "t1": 10.0, "t2": 10.0}
+    after = {"a": 55.0, "b": 62.0, "c": 50.0, "new": 30.0, "z": 9.0, "new2": 45.0, "t2": 19.0, "t1": 19.0}
+    rising, new = score_changes(before, after, min_delta=5)
+    # A real earlier 0 is a rise; a newcomer is not a rise from 0; ties keep the callers' order.
+    assert rising == [("a", 15.0), ("z", 9.0), ("t2", 9.0), ("t1", 9.0)]
+    assert new == ["new2", "new"]
+    assert score_changes(before, after, min_delta=10)[0] == [("a", 15.0)]
+    assert [k for k, _ in score_changes(before, {"b": 64.9, "c": 75.0})[0]] == ["c"]  # default: 5 points
+    assert score_changes({}, {"x": 1.0}) == ([], ["x"])
 
 
 def test_turned_negative_rule() -> None:
