@@ -264,6 +264,30 @@ def db_read(env: Env, fn: Any) -> Any:
         return fn(s)
 
 
+@dataclass(frozen=True)
+class DigestReply:
+    texts: list[Call]  # the digest's text messages, in order
+    photos: list[Call]  # sendPhoto / sendMediaGroup calls (the charts)
+    files: list[tuple[str, bytes]]  # the documents: (file name, content)
+
+
+async def ask_digest(env: Env, period: str, *, user: int) -> DigestReply:
+    """/digest <period> in the chat, and everything the bot sent for it (the documents come last)."""
+
+    methods = ("sendMessage", "sendDocument", "sendPhoto", "sendMediaGroup")
+    before = {m: len(env.fake.calls_of(m)) for m in methods}
+    await env.fake.push_text(f"/digest {period}", chat_id=CHAT, user_id=user, chat_type="supergroup")
+    docs = (await env.fake.wait_for("sendDocument", before["sendDocument"] + 2, timeout=60))[
+        before["sendDocument"] :
+    ]
+    new = {m: env.fake.calls_of(m)[before[m] :] for m in methods}
+    return DigestReply(
+        texts=new["sendMessage"],
+        photos=new["sendPhoto"] + new["sendMediaGroup"],
+        files=[next(iter(d.files.values())) for d in docs],
+    )
+
+
 # --------------------------------------------------------------------------- start-up, help
 
 
@@ -641,28 +665,16 @@ async def test_export_sends_csv_document(env: Env) -> None:
 
 
 async def test_digest_sends_text_charts_and_html(env: Env) -> None:
-    user = member()
-    before = {m: len(env.fake.calls_of(m)) for m in ("sendMessage", "sendDocument")}
-    await env.fake.push_text("/digest day", chat_id=CHAT, user_id=user, chat_type="supergroup")
-    docs = (await env.fake.wait_for("sendDocument", before["sendDocument"] + 2, timeout=30))[
-        before["sendDocument"] :
-    ]
-    names = sorted(next(iter(d.files.values()))[0] for d in docs)
-    assert names == ["digest.html", "mentions.csv"]
-    html_doc = next(next(iter(d.files.values()))[1] for d in docs if d.params["caption"] == "digest.html")
-    assert b"<script>alert" not in html_doc
-    texts = [visible(c) for c in env.fake.calls_of("sendMessage")[before["sendMessage"] :]]
-    assert any("瑞幸" in t for t in texts)
-    photos = env.fake.calls_of("sendMediaGroup") + env.fake.calls_of("sendPhoto")
-    assert photos, "charts were not sent"
+    reply = await ask_digest(env, "day", user=member())
+    assert sorted(name for name, _ in reply.files) == ["digest.html", "mentions.csv"]
+    assert b"<script>alert" not in dict(reply.files)["digest.html"]
+    assert any("瑞幸" in visible(c) for c in reply.texts)
+    assert reply.photos, "charts were not sent"
 
 
 async def test_digest_posts_carry_feedback_buttons(env: Env) -> None:
     user = member()
-    before = {m: len(env.fake.calls_of(m)) for m in ("sendMessage", "sendDocument")}
-    await env.fake.push_text("/digest day", chat_id=CHAT, user_id=user, chat_type="supergroup")
-    await env.fake.wait_for("sendDocument", before["sendDocument"] + 2, timeout=60)
-    texts = env.fake.calls_of("sendMessage")[before["sendMessage"] :]  # the digest's text, in parts
+    texts = (await ask_digest(env, "day", user=user)).texts  # the digest's text, in parts
     assert texts and "舆情日报" in texts[0].params["text"]
     *first, last = texts
     assert all(not buttons(c) for c in first)  # the buttons sit under the end of the list
@@ -742,17 +754,12 @@ async def test_alert_notice_posts_carry_feedback_buttons(env: Env) -> None:
 
 
 async def test_digest_week_covers_seven_days(env: Env) -> None:
-    user = member()
-    before = {m: len(env.fake.calls_of(m)) for m in ("sendMessage", "sendDocument")}
-    await env.fake.push_text("/digest week", chat_id=CHAT, user_id=user, chat_type="supergroup")
-    docs = (await env.fake.wait_for("sendDocument", before["sendDocument"] + 2, timeout=60))[
-        before["sendDocument"] :
-    ]
-    files = dict(next(iter(d.files.values())) for d in docs)
-    assert sorted(files) == ["digest.html", "mentions.csv"]
+    reply = await ask_digest(env, "week", user=member())
+    files = dict(reply.files)
+    assert sorted(name for name, _ in reply.files) == ["digest.html", "mentions.csv"]
     page = files["digest.html"].decode("utf-8")
     assert "acme 舆情周报" in page and "<script>alert" not in page
-    texts = [visible(c) for c in env.fake.calls_of("sendMessage")[before["sendMessage"] :]]
+    texts = [visible(c) for c in reply.texts]
     head = next(t for t in texts if "舆情周报" in t)
     start, end = (
         datetime.strptime(part.strip()[:16], "%Y-%m-%d %H:%M")
