@@ -1567,50 +1567,74 @@ def pseudonymise_existing(session: Session, *, privacy: Privacy) -> Pseudonymise
 
     if privacy.pseudonymise_below is None:
         return PseudonymiseResult(0, 0, 0)
+    # Authors pseudonymised before post URLs were handled: their real id is gone, so only the
+    # platform rules that need no identity (weibo uid, fediverse handle) can apply. Done first,
+    # while `pseudonymised` marks only them: the authors below get the full rules.
+    hidden_authors = select(AuthorRow.id).where(col(AuthorRow.pseudonymised).is_(True))
+    urls = _scrub_post_urls(session, col(PostRow.author_pk).in_(hidden_authors))
     rows = session.exec(
         select(AuthorRow).where(
             col(AuthorRow.pseudonymised).is_(False),
             or_(col(AuthorRow.followers).is_(None), col(AuthorRow.followers) < privacy.pseudonymise_below),
         )
     ).scalars().all()
-    changed = merged = urls = 0
-    for row in rows:
-        author = Author(row.platform, row.author_id, row.name, url=row.url, followers=row.followers)
-        urls += _scrub_post_urls(session, PostRow.author_pk == row.id, identities=identity_tokens(author))
-        new_id = privacy.author_id(author)
-        target = session.exec(
-            select(AuthorRow).where(AuthorRow.platform == row.platform, AuthorRow.author_id == new_id)
-        ).scalars().first()
-        if target is not None:
-            _merge_author(session, source=row, target=target)
-            merged += 1
-        else:
-            row.author_id = new_id
-            row.name = ""
-            row.url = ""
-            row.description = ""
-            row.following = None
-            row.posts_count = None
-            row.pseudonymised = True
-        changed += 1
+    changed = merged = 0
+    for chunk in _chunks(rows):
+        # A few queries per chunk of authors, not per author: this runs over every stored account.
+        accounts = {
+            row.id or 0: Author(row.platform, row.author_id, row.name, url=row.url, followers=row.followers)
+            for row in chunk
+        }
+        urls += _scrub_post_urls(
+            session,
+            col(PostRow.author_pk).in_(list(accounts)),
+            identities={pk: identity_tokens(a) for pk, a in accounts.items()},
+        )
+        new_ids = {pk: privacy.author_id(a) for pk, a in accounts.items()}
+        targets = {
+            (t.platform, t.author_id): t
+            for t in session.exec(
+                select(AuthorRow).where(
+                    tuple_(col(AuthorRow.platform), col(AuthorRow.author_id)).in_(
+                        [(a.platform, new_ids[pk]) for pk, a in accounts.items()]
+                    )
+                )
+            ).scalars()
+        }
+        for row in chunk:
+            new_id = new_ids[row.id or 0]
+            target = targets.get((row.platform, new_id))
+            if target is not None:
+                _merge_author(session, source=row, target=target)
+                merged += 1
+            else:
+                row.author_id = new_id
+                row.name = ""
+                row.url = ""
+                row.description = ""
+                row.following = None
+                row.posts_count = None
+                row.pseudonymised = True
+            changed += 1
     session.flush()
-    # Authors pseudonymised before post URLs were handled: their real id is gone, so only the
-    # platform rules that need no identity (weibo uid, fediverse handle) can apply.
-    hidden_authors = select(AuthorRow.id).where(col(AuthorRow.pseudonymised).is_(True))
-    urls += _scrub_post_urls(session, col(PostRow.author_pk).in_(hidden_authors), identities=())
     return PseudonymiseResult(changed, merged, urls)
 
 
-def _scrub_post_urls(session: Session, which: Any, *, identities: Sequence[str]) -> int:
-    """Rewrite the URLs of the posts `which` selects with `private_post_url`; returns how many
-    changed."""
+def _scrub_post_urls(
+    session: Session, which: Any, *, identities: dict[int, tuple[str, ...]] | None = None
+) -> int:
+    """Rewrite the URLs of the posts `which` selects with `private_post_url`, given the identity
+    tokens of each post's author (by author pk; none when absent); returns how many changed."""
 
     table = PostRow.__table__  # type: ignore[attr-defined]
-    rows = session.exec(select(PostRow.id, PostRow.url).where(which, PostRow.url != "")).all()
+    known = identities or {}
+    rows = session.exec(
+        select(PostRow.id, PostRow.author_pk, PostRow.url).where(which, PostRow.url != "")
+    ).all()
     changes = [
         {"b_pk": pk, "b_url": private}
-        for pk, url in rows
-        if (private := private_post_url(url, identities)) != url
+        for pk, author_pk, url in rows
+        if (private := private_post_url(url, known.get(author_pk, ()))) != url
     ]
     for chunk in _chunks(changes):
         session.connection().execute(

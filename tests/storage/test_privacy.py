@@ -214,3 +214,47 @@ def test_db_pseudonymise_renames_in_place_and_cleans_urls_of_earlier_pseudonyms(
         urls = sorted(r.url for r in s.exec(select(PostRow)))
     assert all(r.pseudonymised and r.name == "" and UID not in r.author_id for r in rows)
     assert urls == ["", "https://m.weibo.cn/status/Pq3xYzAbC"]
+
+
+def test_db_pseudonymise_uses_each_authors_own_identity_for_their_urls(any_db: Database) -> None:
+    """Several accounts in one pass: each post URL is checked against its own author's id, one
+    account merges into its pseudonym while the others are renamed, a large account is left."""
+
+    def note(uid: str, n: int, followers: int) -> Post:
+        profile = f"https://rsshub.example/user/{uid}"
+        who = Author("xiaohongshu", uid, f"名{uid}", url=profile, followers=followers)
+        return Post(
+            platform="xiaohongshu",
+            post_id=f"{uid}-{n}",
+            url=f"https://rsshub.example/xiaohongshu/user/{uid}/notes/{n}",
+            author=who,
+            text="鹿角咖啡",
+            created_at=NOW - timedelta(minutes=n),
+        )
+
+    # Two posts of the first account, so that post and author primary keys differ.
+    early = [note("5a1b2c", 1, 10), note("5a1b2c", 5, 10), note("6d7e8f", 2, 10), note("9a0b1c", 3, 50_000)]
+    with any_db.write() as s:
+        repos.upsert_posts(s, posts=early, analyses=[analysis()] * 4, now=NOW - timedelta(hours=1))
+    with any_db.write() as s:  # the setting is on: 6d7e8f is stored again under its pseudonym
+        repos.upsert_posts(s, posts=[note("6d7e8f", 4, 12)], analyses=[analysis()], now=NOW, privacy=PRIVACY)
+    with any_db.write() as s:
+        result = repos.pseudonymise_existing(s, privacy=PRIVACY)
+    assert (result.authors, result.merged, result.urls) == (2, 1, 3)
+    with any_db.read() as s:
+        urls = {r.post_id: r.url for r in s.exec(select(PostRow))}
+        authors = sorted((r.author_id, r.pseudonymised) for r in s.exec(select(AuthorRow)))
+    assert urls == {
+        "5a1b2c-1": "",
+        "5a1b2c-5": "",
+        "6d7e8f-2": "",
+        "9a0b1c-3": "https://rsshub.example/xiaohongshu/user/9a0b1c/notes/3",
+        "6d7e8f-4": "",
+    }
+    assert authors == sorted(
+        [
+            (PRIVACY.author_id(early[0].author), True),
+            (PRIVACY.author_id(early[2].author), True),
+            ("9a0b1c", False),
+        ]
+    )
