@@ -1043,14 +1043,6 @@ class KolBoard:
     period: timedelta = KOL_PERIOD
 
 
-def _computations(session: Session, watch_id: int, before: datetime | None = None) -> datetime | None:
-    stmt = select(func.max(KolScoreRow.computed_at)).where(KolScoreRow.watch_id == watch_id)
-    if before is not None:
-        stmt = stmt.where(KolScoreRow.computed_at < before)
-    value = session.exec(stmt).one()[0]
-    return as_utc(value) if value is not None else None
-
-
 @dataclass(frozen=True)
 class _Light:
     author_pk: int
@@ -1189,9 +1181,10 @@ def author_score(
     query = author.strip().lstrip("@")
     if not query or len(query) > 200:
         return None
-    latest = _computations(session, watch_id)
-    if latest is None:
+    times = kol_queries.computations(session, watch_id=watch_id, limit=2)
+    if not times:
         return None
+    latest = times[0]
     everyone = _light_scores(session, watch_id, latest)
     current = everyone if platform is None else [c for c in everyone if c.platform == platform]
     folded = query.casefold()
@@ -1207,7 +1200,9 @@ def author_score(
             break
     if found is None:
         return None
-    previous = _prev_scores(session, watch_id, _computations(session, watch_id, before=latest))
+    # `delta` here is against the computation just before (the bot labels it "vs previous"),
+    # not a period's baseline as in kol_board.
+    previous = _prev_scores(session, watch_id, times[1] if len(times) > 1 else None)
     entry = _entries(session, watch_id, latest, [found.author_pk], previous)[found.author_pk]
     history = session.exec(
         select(KolScoreRow.computed_at, KolScoreRow.score)
