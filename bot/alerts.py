@@ -696,7 +696,9 @@ def build_alert(
         incident=decision.incident,
         title=title,
         body="\n".join(lines),
-        post_urls=tuple(p.url for p in posts if p.url),
+        # Aligned with post_ids and the body's numbered list ("" for a post without a link), so
+        # the notice's links and feedback buttons carry the number the body gives the post.
+        post_urls=tuple(p.url for p in posts),
         post_ids=tuple(p.post_pk for p in posts),
         details=details,
         created_at=created_at,

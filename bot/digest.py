@@ -452,7 +452,7 @@ def text_lines(data: DigestData) -> DigestText:
                 + ("（列出最近 3 条）" if len(wd.alerts) > len(shown) else "")
                 + ": "
                 + "；".join(
-                    a.title + notes.mark(wd.alert_posts.get(a.id), a.post_urls[0] if a.post_urls else "")
+                    a.title + notes.mark(wd.alert_posts.get(a.id), next(filter(None, a.post_urls), ""))
                     for a in shown
                 )
             )

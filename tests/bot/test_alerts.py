@@ -393,6 +393,43 @@ def test_alert_explains_with_the_numbers_and_links_the_posts() -> None:
     assert alert.details["sockpuppet"]["tagged"] is True
 
 
+def test_notice_numbers_links_and_buttons_as_the_body_lists_the_posts() -> None:
+    # A post without a URL (a pseudonymised author's, a source without permalinks) is still
+    # evidence: the link of the body's post 3 must say 帖子 3, like its feedback buttons.
+    from kolwatch.outbox import alert_notice
+
+    posts = [
+        rules.PostRef(pk, "weibo", f"P{pk}", url, "作者", 100, "鹿角咖啡", 10 - pk, "neutral")
+        for pk, url in ((1, "https://m.weibo.cn/status/P1"), (2, ""), (3, "https://m.weibo.cn/status/P3"))
+    ]
+    decision = rules.Decision("w1:story:x", "w1:story:x:L2", trends.Level.YELLOW, None, T0)
+    spec = rules.build_alert(
+        watch=rules.WatchRef(1, 1, "鹿角", "UTC"),
+        detection=spike(),
+        decision=decision,
+        base=trends.Level.YELLOW,
+        bucket_s=3600,
+        created_at=at(1),
+        posts=posts,
+    )
+    assert spec.post_ids == (1, 2, 3) and len(spec.post_urls) == 3
+    body = spec.body.splitlines()
+    assert body[body.index("代表帖子：") + 3].startswith("3. ") and body[-1].endswith("/P3")
+    row = AlertRow(
+        workspace_id=1,
+        kind=spec.kind,
+        level=spec.level,
+        key=spec.key,
+        title=spec.title,
+        body=spec.body,
+        post_urls=list(spec.post_urls),
+        post_ids=list(spec.post_ids),
+    )
+    notice = alert_notice(row)
+    assert notice.links == (("帖子 1", "https://m.weibo.cn/status/P1"), ("帖子 3", "https://m.weibo.cn/status/P3"))
+    assert notice.feedback == (("帖子 1", 1), ("帖子 2", 2), ("帖子 3", 3))
+
+
 def test_sentiment_and_escalation_explanations() -> None:
     detection = trends.Detection(
         kind=trends.SENTIMENT_SHIFT,
