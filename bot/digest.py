@@ -866,6 +866,24 @@ def digest_notice(
         if size > ATTACH_LIMIT:
             raise ValueError(f"digest file {path.name!r} is {size} bytes, over {ATTACH_LIMIT}")
         attachments.append(Attachment(path.name, mime, path.read_bytes()))
+    return _notice(title, lines, links, attachments, key, feedback)
+
+
+def rendered_notice(rendered: RenderedDigest) -> Notice:
+    """A digest made on demand (the bot's /digest) as a Notice, its files attached from memory."""
+
+    attachments = [Attachment(name, MIME[Path(name).suffix], data) for name, data in rendered.files().items()]
+    return _notice(rendered.title, rendered.lines, rendered.links, attachments, "", rendered.feedback)
+
+
+def _notice(
+    title: str,
+    lines: Sequence[str],
+    links: Sequence[tuple[str, str]],
+    attachments: list[Attachment],
+    key: str,
+    feedback: Sequence[tuple[str, int]],
+) -> Notice:
     # Charts first (they go out as one photo album on Telegram), then the documents.
     attachments.sort(key=lambda a: (not a.is_image, a.name))
     return Notice(

@@ -18,14 +18,13 @@ from sqlmodel import Session
 from bot import digest
 from bot.filters import KnownChat
 from bot.middlewares import EXPENSIVE
-from bot.notifiers.base import Attachment, Notice
+from bot.notifiers.base import Notice
 from bot.notifiers.telegram import render_parts, send_part
 from bot.routers.common import command_args, read, require_access
 from storage.bot_repo import BotRepoError, ChatAccess
 from storage.db import Database
 
 PERIODS = {"day": "day", "日报": "day", "24h": "day", "week": "week", "周报": "week", "7d": "week"}
-MIME = {".png": "image/png", ".html": "text/html", ".csv": "text/csv"}
 
 
 def _build(session: Session, *, workspace_id: int, period: str, tz: str, watch: str | None) -> Notice:
@@ -37,19 +36,7 @@ def _build(session: Session, *, workspace_id: int, period: str, tz: str, watch: 
         )
     except LookupError as exc:
         raise BotRepoError(f"没有这个监测 {exc}") from None
-    rendered = digest.render_digest(session, data)
-    attachments = [
-        Attachment(name, MIME[name[name.rfind(".") :]], content) for name, content in rendered.files().items()
-    ]
-    attachments.sort(key=lambda a: (not a.is_image, a.name))
-    return Notice(
-        title=rendered.title,
-        body_lines=rendered.lines,
-        level="info",
-        links=rendered.links,
-        attachments=tuple(attachments),
-        feedback=rendered.feedback,
-    )
+    return digest.rendered_notice(digest.render_digest(session, data))
 
 
 async def send_notice(bot: Bot, chat_id: int, notice: Notice) -> None:
