@@ -122,36 +122,33 @@ def test_purge_keeps_corrections_without_the_post(any_db: Database) -> None:
     assert [(x.text, x.label, x.platform) for x in samples] == [("杯子里有异物，太恶心了", "negative", "")]
 
 
-def test_migration_backfills_the_text_of_existing_corrections(tmp_path: Path) -> None:
+def test_migration_backfills_text_and_the_workspace_where_it_is_certain(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'old.db'}"
     migrate.upgrade(url, "d4d60bde2d90")
     db = Database(url)
     try:
+        ws = _workspaces(db)  # tables unchanged since that revision, so the repositories work
+        only_a, both = _posts(db, ["难喝", "一般般"])
+        with db.write() as s:
+            # p0 is watched by workspace a only; p1 by both.
+            s.exec(text(f"DELETE FROM mention WHERE post_pk = {only_a} AND watch_id IN "
+                        f"(SELECT id FROM watch WHERE workspace_id = {ws['b']})"))  # fmt: skip
         with db.writer.begin() as conn:
-            conn.execute(
-                text(
-                    "INSERT INTO author (id, platform, author_id, name, url, verified, description, "
-                    "pseudonymised, first_seen_at, last_seen_at) VALUES "
-                    "(1, 'weibo', 'u', 'n', '', 0, '', 0, '2026-01-01', '2026-01-01')"
+            for pk, label in ((only_a, "negative"), (both, "neutral")):
+                conn.execute(
+                    text(
+                        "INSERT INTO sentiment_feedback (post_pk, user_id, label, created_at) "
+                        f"VALUES ({pk}, 9, '{label}', '2026-01-02')"
+                    )
                 )
-            )
-            conn.execute(
-                text(
-                    "INSERT INTO post (id, platform, post_id, url, author_pk, kind, title, text, "
-                    "created_at, collected_at, is_repost, lang, label, keywords, hashtags, signature) "
-                    "VALUES (1, 'weibo', 'p', '', 1, 'post', '', '难喝', '2026-01-01', '2026-01-01', "
-                    "0, 'zh', 'positive', '[]', '[]', '[]')"
-                )
-            )
-            conn.execute(
-                text(
-                    "INSERT INTO sentiment_feedback (post_pk, user_id, label, created_at) "
-                    "VALUES (1, 9, 'negative', '2026-01-02')"
-                )
-            )
         migrate.upgrade(url)
         with db.read() as s:
-            assert [(x.text, x.label) for x in feedback_samples(s)] == [("难喝", "negative")]
+            assert [(x.text, x.label) for x in feedback_samples(s)] == [
+                ("难喝", "negative"),
+                ("一般般", "neutral"),
+            ]
+            assert [x.text for x in feedback_samples(s, workspace="a")] == ["难喝"]
+            assert feedback_samples(s, workspace="b") == []
     finally:
         db.dispose()
 

@@ -2,7 +2,8 @@
 
 A correction is the team's labelled training data: it must survive retention, which deletes old
 posts. The row now carries the corrected text (backfilled from the post) and the workspace whose
-member made it, and `post_pk` may become NULL once the post is purged.
+member made it (backfilled where only one workspace watches the post), and `post_pk` may become
+NULL once the post is purged.
 
 Revision ID: 49c880c1810d
 Revises: d4d60bde2d90
@@ -38,6 +39,16 @@ def upgrade() -> None:
         "UPDATE sentiment_feedback SET text = "
         "(SELECT post.text FROM post WHERE post.id = sentiment_feedback.post_pk) "
         "WHERE post_pk IS NOT NULL"
+    )
+    # The workspace is known for sure only when one workspace's watches mention the post; a post
+    # several workspaces watch keeps NULL (such corrections train models without --workspace).
+    op.execute(
+        "UPDATE sentiment_feedback SET workspace_id = "
+        "(SELECT MIN(watch.workspace_id) FROM mention JOIN watch ON watch.id = mention.watch_id "
+        "WHERE mention.post_pk = sentiment_feedback.post_pk) "
+        "WHERE post_pk IS NOT NULL AND "
+        "(SELECT COUNT(DISTINCT watch.workspace_id) FROM mention JOIN watch ON watch.id = mention.watch_id "
+        "WHERE mention.post_pk = sentiment_feedback.post_pk) = 1"
     )
     # The models declare no server default; drop it so the parity test sees the same schema.
     with op.batch_alter_table('sentiment_feedback', schema=None) as batch_op:
