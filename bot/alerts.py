@@ -480,10 +480,6 @@ class Sockpuppet:
     suspicious_share: float = 0.0  # share of the spike's (excess) posts from suspicious accounts
 
     @property
-    def account_share(self) -> float:
-        return self.suspicious_accounts / self.accounts if self.accounts else 0.0
-
-    @property
     def excess(self) -> float:
         if self.expected is None or self.raw_volume <= self.expected:
             return float(self.raw_volume)
