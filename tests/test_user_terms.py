@@ -16,6 +16,7 @@ from nlp.segment import Segmenter
 from nlp.types import Analysis
 from storage import repos
 from storage.db import Database
+from storage.dictionary_queries import kol_names
 from storage.models import AuthorRow, KolScoreRow
 
 NOW = datetime(2026, 11, 2, 8, 0, tzinfo=UTC)
@@ -34,7 +35,9 @@ def _config(db: Database, watches: tuple[repos.WatchSpec, ...]) -> None:
         repos.sync_config(s, workspaces=[repos.WorkspaceSpec("acme", watches=watches)], sources=[])
 
 
-def _kol(db: Database, name: str, followers: int, *, pseudonymised: bool = False) -> None:
+def _kol(
+    db: Database, name: str, followers: int, *, pseudonymised: bool = False, at: datetime = NOW
+) -> None:
     with db.write() as s:
         watch_id = repos.active_watches(s)[0].id
         author = AuthorRow(
@@ -42,7 +45,9 @@ def _kol(db: Database, name: str, followers: int, *, pseudonymised: bool = False
         )
         s.add(author)
         s.flush()
-        s.add(KolScoreRow(watch_id=watch_id, author_pk=author.id or 0, score=50.0, tier="腰部"))
+        s.add(
+            KolScoreRow(watch_id=watch_id, author_pk=author.id or 0, score=50.0, tier="腰部", computed_at=at)
+        )
 
 
 def test_terms_come_from_the_database_and_refresh_after_a_while(sqlite_db: Database) -> None:
@@ -62,6 +67,24 @@ def test_terms_come_from_the_database_and_refresh_after_a_while(sqlite_db: Datab
     assert terms.ensure(sqlite_db, NOW + timedelta(minutes=1)) == 0  # not due yet: no read
     assert terms.ensure(sqlite_db, NOW + timedelta(minutes=6)) == 1
     assert "鹿角拿铁" in seg.user_terms
+
+
+def test_later_refreshes_read_only_recent_kol_rankings(sqlite_db: Database) -> None:
+    _config(sqlite_db, (repos.WatchSpec("鹿角", "鹿角咖啡"),))
+    _kol(sqlite_db, "老牌咖啡博主", 500_000, at=NOW - timedelta(days=30))
+    seg = Segmenter()
+    terms = UserTerms(seg)
+    assert terms.ensure(sqlite_db, NOW) == 2  # the first read takes every ranking
+    _kol(sqlite_db, "新晋探店达人", 80_000, at=NOW + timedelta(minutes=30))
+    _kol(sqlite_db, "补录的旧账号", 90_000, at=NOW - timedelta(days=3))  # stored late, long before
+    assert terms.ensure(sqlite_db, NOW + timedelta(hours=1)) == 1
+    assert "新晋探店达人" in seg.user_terms and "补录的旧账号" not in seg.user_terms
+    with sqlite_db.read() as s:
+        assert kol_names(s, min_followers=10_000) == ["老牌咖啡博主", "补录的旧账号", "新晋探店达人"]
+        assert kol_names(s, min_followers=10_000, scored_after=NOW - timedelta(days=4)) == [
+            "补录的旧账号",
+            "新晋探店达人",
+        ]
 
 
 def test_the_pipeline_adds_them_before_it_analyses_a_page(tmp_path: Path) -> None:
