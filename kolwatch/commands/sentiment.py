@@ -111,6 +111,7 @@ def training_samples(
 ) -> tuple[list[tuple[str, str]], int]:
     """The labelled rows plus the corrections; (samples, neutral corrections left out).
 
+    A correction replaces a data row with the same text (a team member looked at that text again).
     A model trained on two-class data calls posts neutral through its calibrated band, so neutral
     corrections only join when the data (or the corrections alone) give the model a neutral class.
     """
@@ -118,7 +119,9 @@ def training_samples(
 
     keep_neutral = not data or any(label == NEUTRAL for _, label in data)
     used = [(f.text, f.label) for f in feedback if keep_neutral or f.label != NEUTRAL]
-    return data + used, len(feedback) - len(used)
+    corrected = {text for text, _ in used}
+    kept = [(text, label) for text, label in data if text not in corrected]
+    return kept + used, len(feedback) - len(used)
 
 
 def run_train(args: argparse.Namespace) -> int:

@@ -167,6 +167,11 @@ def test_neutral_corrections_join_only_models_with_a_neutral_class() -> None:
         0,
     )
     assert training_samples([], feedback) == ([("还行", "neutral"), ("难喝", "negative")], 0)
+    # A correction replaces the data's row for the same text instead of training it both ways.
+    assert training_samples([("难喝", "positive"), ("好喝", "positive")], feedback) == (
+        [("好喝", "positive"), ("难喝", "negative")],
+        1,
+    )
 
 
 def _settings(tmp_path: Path, url: str) -> Path:
