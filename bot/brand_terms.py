@@ -27,6 +27,7 @@ from storage import queries
 # Own words removed from a list are made up by asking the database for this many more terms.
 _SPARE = 30
 _HAN = re.compile(r"[\u4e00-\u9fff]")
+_LATIN_RUN = re.compile(r"[0-9a-z]+")
 
 
 def own_words(watch: queries.WatchRef) -> frozenset[str]:
@@ -40,6 +41,10 @@ def own_words(watch: queries.WatchRef) -> frozenset[str]:
             continue
         out.add(folded)
         out.update(token for token in tokenize(folded) if token.strip())
+        # Its Latin/digit runs too: a segmenter without the brand in its dictionary cuts where the
+        # script changes (青禾x5 -> 青禾 + x5) and posts analysed then carry those pieces, while one
+        # that has it (brand names become user terms) keeps 青禾x5 whole and would miss them.
+        out.update(_LATIN_RUN.findall(folded))
     return frozenset(out)
 
 

@@ -52,6 +52,9 @@ def test_pieces_are_found_when_the_dictionary_keeps_brand_names_whole(
     words = brand_terms.own_words(PHONE)
     assert "远山" not in words and brand_terms.is_own("远山", words)
     assert brand_terms.is_own("手机", words) and not brand_terms.is_own("续航", words)
+    # Latin pieces too (posts analysed before the brand was a user term carry x5 alone).
+    assert brand_terms.is_own("x5", words) and brand_terms.is_own("X5", words)
+    assert not brand_terms.is_own("x", words) and not brand_terms.is_own("pro", words)
 
 
 @pytest.fixture
