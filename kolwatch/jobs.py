@@ -757,12 +757,12 @@ def _baseline_shares(
     points = repos.counter_series(session, watch_id=watch_id, bucket_s=HOUR, start=start, end=end)
     raw = sum(p.raw_volume for p in points)
     copies = sum(p.raw_volume - min(p.volume, p.raw_volume) for p in points)
-    facts = alert_queries.mention_facts(session, watch_id=watch_id, start=start, end=end)
+    authors = alert_queries.mention_authors(session, watch_id=watch_id, start=start, end=end)
     suspicious = sum(
-        rules.is_suspicious_account(rules.Account(f.author_name, f.followers, f.posts_count), rule)
-        for f in facts
+        rules.is_suspicious_account(rules.Account(name, followers, posts_count), rule)
+        for name, followers, posts_count in authors
     )
-    return (copies / raw if raw else 0.0, suspicious / len(facts) if facts else 0.0)
+    return (copies / raw if raw else 0.0, suspicious / len(authors) if authors else 0.0)
 
 
 def _is_kol(fact: MentionFact, cfg: trends.DetectorSettings, scoring: ScoringSettings) -> bool:

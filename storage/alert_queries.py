@@ -43,6 +43,26 @@ class MentionFact:
     verified_type: str | None = None  # the platform's verification type (organisation or person)
 
 
+def mention_authors(
+    session: Session, *, watch_id: int, start: datetime, end: datetime
+) -> list[tuple[str, int | None, int | None]]:
+    """(name, followers, posts count) of the author of each brand mention in [start, end): what
+    the 水军 baseline needs, without the posts' text and keywords `mention_facts` reads."""
+
+    rows = session.exec(
+        select(AuthorRow.name, AuthorRow.followers, AuthorRow.posts_count)
+        .join(PostRow, col(AuthorRow.id) == col(PostRow.author_pk))
+        .join(MentionRow, col(MentionRow.post_pk) == col(PostRow.id))
+        .where(
+            MentionRow.watch_id == watch_id,
+            MentionRow.created_at >= start,
+            MentionRow.created_at < end,
+            col(MentionRow.is_competitor).is_(False),
+        )
+    ).all()
+    return [(name or "", followers, posts_count) for name, followers, posts_count in rows]
+
+
 def mention_facts(session: Session, *, watch_id: int, start: datetime, end: datetime) -> list[MentionFact]:
     """Brand mentions of a watch created in [start, end), oldest first (competitors excluded,
     as in the counters)."""
