@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func, select
 from sqlmodel import Session, col
 
 from collectors.base import HotEntry
@@ -43,6 +43,17 @@ class MentionFact:
     verified_type: str | None = None  # the platform's verification type (organisation or person)
 
 
+def _brand_mentions(watch_id: int, start: datetime, end: datetime) -> tuple[ColumnElement[bool], ...]:
+    """A watch's brand mentions (competitors excluded, as in the counters) in [start, end)."""
+
+    return (
+        MentionRow.watch_id == watch_id,
+        MentionRow.created_at >= start,
+        MentionRow.created_at < end,
+        col(MentionRow.is_competitor).is_(False),
+    )
+
+
 def mention_authors(
     session: Session, *, watch_id: int, start: datetime, end: datetime
 ) -> list[tuple[str, int | None, int | None]]:
@@ -53,12 +64,7 @@ def mention_authors(
         select(AuthorRow.name, AuthorRow.followers, AuthorRow.posts_count)
         .join(PostRow, col(AuthorRow.id) == col(PostRow.author_pk))
         .join(MentionRow, col(MentionRow.post_pk) == col(PostRow.id))
-        .where(
-            MentionRow.watch_id == watch_id,
-            MentionRow.created_at >= start,
-            MentionRow.created_at < end,
-            col(MentionRow.is_competitor).is_(False),
-        )
+        .where(*_brand_mentions(watch_id, start, end))
     ).all()
     return [(name or "", followers, posts_count) for name, followers, posts_count in rows]
 
@@ -90,12 +96,7 @@ def mention_facts(session: Session, *, watch_id: int, start: datetime, end: date
         )
         .join(MentionRow, col(MentionRow.post_pk) == col(PostRow.id))
         .join(AuthorRow, col(AuthorRow.id) == col(PostRow.author_pk))
-        .where(
-            MentionRow.watch_id == watch_id,
-            MentionRow.created_at >= start,
-            MentionRow.created_at < end,
-            col(MentionRow.is_competitor).is_(False),
-        )
+        .where(*_brand_mentions(watch_id, start, end))
         .order_by(MentionRow.created_at, PostRow.id)
     ).all()
     return [
