@@ -98,11 +98,12 @@ def generate(path: Path, posts: int, seed: int = 1) -> None:
             )
             kws = rng.sample(TERMS, 3)
             likes, reposts, comments = int(rng.paretovariate(1.5)) - 1, rng.randint(0, 5), rng.randint(0, 20)
+            author_pk = rng.randint(1, n_authors)
             yield (
                 pk,
                 f"p{pk}",
                 f"https://m.weibo.cn/status/p{pk}",
-                rng.randint(1, n_authors),
+                author_pk,
                 f"鹿角咖啡 {kws[0]} 第{pk}条 " + "内容" * rng.randint(5, 40),
                 _ts(created),
                 _ts(NOW),
@@ -123,7 +124,10 @@ def generate(path: Path, posts: int, seed: int = 1) -> None:
             elif roll < 0.60:
                 hits.append((3, ""))
             for wid, comp in hits:
-                mention_rows.append((wid, pk, _ts(created), '["x"]', 1 if comp else 0, comp))
+                engagement = likes + 2 * comments + 3 * reposts
+                mention_rows.append(
+                    (wid, pk, _ts(created), '["x"]', 1 if comp else 0, comp, label, engagement, author_pk)
+                )
                 if comp:
                     continue
                 epoch = int(created.timestamp())
@@ -131,7 +135,7 @@ def generate(path: Path, posts: int, seed: int = 1) -> None:
                     key = (wid, size, epoch - epoch % size)
                     c = counters.setdefault(key, [0, 0.0, Counter(), Counter()])
                     c[0] += 1
-                    c[1] += likes + 2 * comments + 3 * reposts
+                    c[1] += engagement
                     c[2][label] += 1
                     c[3].update(kws)
 
@@ -150,8 +154,8 @@ def generate(path: Path, posts: int, seed: int = 1) -> None:
             batch.clear()
     con.executemany(insert_post, batch)
     con.executemany(
-        "INSERT INTO mention (watch_id, post_pk, created_at, matched_terms, is_competitor, competitor) "
-        "VALUES (?, ?, ?, ?, ?, ?)",
+        "INSERT INTO mention (watch_id, post_pk, created_at, matched_terms, is_competitor, competitor, "
+        "label, engagement, author_pk) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
         sorted(mention_rows, key=lambda r: r[2]),  # the pipeline inserts roughly in time order
     )
     con.executemany(
@@ -201,7 +205,7 @@ def generate(path: Path, posts: int, seed: int = 1) -> None:
         kol_rows,
     )
     con.commit()
-    con.execute("ANALYZE")
+    # No ANALYZE: the service never runs it, so the planner here works without statistics as there.
     con.close()
     print(
         f"generated {posts:,} posts, {len(mention_rows):,} mentions, {len(counters):,} counter rows, "

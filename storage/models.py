@@ -183,7 +183,13 @@ class PostRow(SQLModel, table=True):
 
 
 class MentionRow(SQLModel, table=True):
-    """A post that matched a watch. `created_at` copies the post's time for bucketed queries."""
+    """A post that matched a watch.
+
+    `created_at`, `label`, `engagement` and `author_pk` copy the post's values (storage/repos.py
+    keeps them in step: counts refreshed on a re-seen post, authors merged by pseudonymisation) so
+    that ranking and share-of-voice queries read one index instead of joining every mention of a
+    period to its post: at 1M posts that join cost ~480 ms for /sentiment over 90 days.
+    """
 
     __tablename__ = "mention"
     # One row per watch, post and subject: a post naming the brand and a competitor counts for both
@@ -191,6 +197,16 @@ class MentionRow(SQLModel, table=True):
     __table_args__ = (
         UniqueConstraint("watch_id", "post_pk", "competitor"),
         Index("ix_mention_watch_created", "watch_id", "created_at"),
+        # Covers top posts by label and share of voice per subject without reading the table.
+        Index(
+            "ix_mention_subject_created",
+            "watch_id",
+            "competitor",
+            "created_at",
+            "label",
+            "engagement",
+            "author_pk",
+        ),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -200,6 +216,10 @@ class MentionRow(SQLModel, table=True):
     matched_terms: list[str] = _json([])
     is_competitor: bool = False
     competitor: str = ""
+    label: str = "unscored"
+    # likes + 2*comments + 3*reposts of the post (missing counts as 0), as ENGAGEMENT_SQL ranks.
+    engagement: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
+    author_pk: int = Field(foreign_key="author.id")
 
 
 class CounterRow(SQLModel, table=True):

@@ -17,7 +17,20 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from sqlalchemy import Integer, and_, bindparam, delete, exists, func, or_, select, true, tuple_, update
+from sqlalchemy import (
+    ColumnElement,
+    Integer,
+    and_,
+    bindparam,
+    delete,
+    exists,
+    func,
+    or_,
+    select,
+    true,
+    tuple_,
+    update,
+)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col
@@ -75,6 +88,14 @@ def engagement(likes: int | None, comments: int | None, reposts: int | None) -> 
     """Engagement weight of one post: a repost spreads further than a comment, a comment more than a like."""
 
     return float((likes or 0) + 2 * (comments or 0) + 3 * (reposts or 0))
+
+
+# The same weight in SQL, over a post's stored counts; mention rows keep a copy (MentionRow.engagement).
+POST_ENGAGEMENT_SQL: ColumnElement[Any] = (
+    func.coalesce(col(PostRow.likes), 0)
+    + 2 * func.coalesce(col(PostRow.comments), 0)
+    + 3 * func.coalesce(col(PostRow.reposts), 0)
+)
 
 
 # --------------------------------------------------------------------------- configuration sync
@@ -711,6 +732,7 @@ def upsert_posts(
             )
         )
         session.connection().execute(stmt, refresh)
+        _refresh_mention_engagement(session, post_pks=existing.values())
 
     fresh = [key for key in pairs if key not in existing]
     new: list[StoredPost] = []
@@ -915,10 +937,40 @@ def mention_keys(session: Session, *, post_pks: Iterable[int]) -> set[tuple[int,
     return keys
 
 
+def _refresh_mention_engagement(session: Session, *, post_pks: Iterable[int]) -> None:
+    """Copy the posts' current engagement onto their mentions (after their counts changed)."""
+
+    mention = MentionRow.__table__  # type: ignore[attr-defined]
+    current = select(POST_ENGAGEMENT_SQL).where(col(PostRow.id) == mention.c.post_pk).scalar_subquery()
+    for chunk in _chunks(sorted(set(post_pks))):
+        session.exec(update(mention).where(mention.c.post_pk.in_(list(chunk))).values(engagement=current))
+
+
+def _post_facts(session: Session, post_pks: Iterable[int]) -> dict[int, tuple[str, int, int]]:
+    """(label, engagement, author_pk) of stored posts by pk: what a mention row copies."""
+
+    facts: dict[int, tuple[str, int, int]] = {}
+    for chunk in _chunks(sorted(set(post_pks))):
+        for pk, label, eng, author_pk in session.exec(
+            select(PostRow.id, PostRow.label, POST_ENGAGEMENT_SQL, PostRow.author_pk).where(
+                col(PostRow.id).in_(list(chunk))
+            )
+        ).all():
+            facts[pk] = (label, int(eng), author_pk)
+    return facts
+
+
 def add_mentions(session: Session, *, mentions: Sequence[MentionSpec]) -> set[tuple[int, datetime]]:
-    """Insert mentions idempotently; return the (watch_id, 5-minute bucket) pairs that changed."""
+    """Insert mentions idempotently; return the (watch_id, 5-minute bucket) pairs that changed.
+
+    Each row copies its post's label, engagement and author (see MentionRow); a mention of a post
+    that is not stored is a programming error (LookupError), as the foreign key would say."""
 
     touched: set[tuple[int, datetime]] = set()
+    facts = _post_facts(session, (m.post_pk for m in mentions))
+    missing = sorted({m.post_pk for m in mentions} - facts.keys())
+    if missing:
+        raise LookupError(f"mentions of posts that are not stored: {missing[:10]}")
     rows = [
         {
             "watch_id": m.watch_id,
@@ -927,6 +979,9 @@ def add_mentions(session: Session, *, mentions: Sequence[MentionSpec]) -> set[tu
             "matched_terms": list(m.matched_terms),
             "is_competitor": bool(m.competitor),
             "competitor": m.competitor,
+            "label": facts[m.post_pk][0],
+            "engagement": facts[m.post_pk][1],
+            "author_pk": facts[m.post_pk][2],
         }
         for m in mentions
     ]
@@ -1572,12 +1627,18 @@ def pseudonymise_existing(session: Session, *, privacy: Privacy) -> Pseudonymise
     # while `pseudonymised` marks only them: the authors below get the full rules.
     hidden_authors = select(AuthorRow.id).where(col(AuthorRow.pseudonymised).is_(True))
     urls = _scrub_post_urls(session, col(PostRow.author_pk).in_(hidden_authors))
-    rows = session.exec(
-        select(AuthorRow).where(
-            col(AuthorRow.pseudonymised).is_(False),
-            or_(col(AuthorRow.followers).is_(None), col(AuthorRow.followers) < privacy.pseudonymise_below),
+    rows = (
+        session.exec(
+            select(AuthorRow).where(
+                col(AuthorRow.pseudonymised).is_(False),
+                or_(
+                    col(AuthorRow.followers).is_(None), col(AuthorRow.followers) < privacy.pseudonymise_below
+                ),
+            )
         )
-    ).scalars().all()
+        .scalars()
+        .all()
+    )
     changed = merged = 0
     for chunk in _chunks(rows):
         # A few queries per chunk of authors, not per author: this runs over every stored account.
@@ -1661,6 +1722,7 @@ def _merge_author(session: Session, *, source: AuthorRow, target: AuthorRow) -> 
         ).all()
     }
     session.exec(update(PostRow).where(col(PostRow.author_pk) == src).values(author_pk=dst))
+    session.exec(update(MentionRow).where(col(MentionRow.author_pk) == src).values(author_pk=dst))
     snap_taken = select(FollowerSnapshotRow.taken_at).where(FollowerSnapshotRow.author_pk == dst)
     session.exec(
         delete(FollowerSnapshotRow).where(

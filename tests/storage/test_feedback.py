@@ -40,7 +40,9 @@ def _workspaces(db: Database) -> dict[str, int]:
     return {name: a.workspace_id for name, a in access.items() if a is not None}
 
 
-def _posts(db: Database, texts: list[str], *, created_at: datetime = T0) -> list[int]:
+def _posts(
+    db: Database, texts: list[str], *, created_at: datetime = T0, old_schema: bool = False
+) -> list[int]:
     """Posts mentioned by both workspaces' watches (so both may correct them)."""
 
     with db.write() as s:
@@ -56,9 +58,20 @@ def _posts(db: Database, texts: list[str], *, created_at: datetime = T0) -> list
             s.flush()
             ids.append(post.id or 0)
         watch_ids = [w for (w,) in s.exec(text("SELECT id FROM watch")).all()]
-        repos.add_mentions(
-            s, mentions=[repos.MentionSpec(w, pk, created_at) for w in watch_ids for pk in ids]
-        )
+        if old_schema:  # the mention columns as they were before revision adfaa1e7fc1b
+            for w in watch_ids:
+                for pk in ids:
+                    s.exec(
+                        text(
+                            "INSERT INTO mention (watch_id, post_pk, created_at, matched_terms, "
+                            f"is_competitor, competitor) VALUES ({w}, {pk}, "
+                            f"'{created_at:%Y-%m-%d %H:%M:%S}', '[]', 0, '')"
+                        )
+                    )
+        else:
+            repos.add_mentions(
+                s, mentions=[repos.MentionSpec(w, pk, created_at) for w in watch_ids for pk in ids]
+            )
     return ids
 
 
@@ -128,7 +141,7 @@ def test_migration_backfills_text_and_the_workspace_where_it_is_certain(tmp_path
     db = Database(url)
     try:
         ws = _workspaces(db)  # tables unchanged since that revision, so the repositories work
-        only_a, both = _posts(db, ["难喝", "一般般"])
+        only_a, both = _posts(db, ["难喝", "一般般"], old_schema=True)
         with db.write() as s:
             # p0 is watched by workspace a only; p1 by both.
             s.exec(text(f"DELETE FROM mention WHERE post_pk = {only_a} AND watch_id IN "

@@ -189,6 +189,7 @@ def test_db_pseudonymise_merges_into_the_pseudonym_the_service_stored_since(any_
     ]
     assert [ig.author_pk for ig in ignored] == [anon.id]  # one mark per workspace, not two
     assert len(mentions) == 2
+    assert {m.author_pk for m in mentions} == {anon.id}  # the mention's copy follows the post
     assert after[0].unique_authors == 1 and after[0].raw_volume == 2
     assert sorted(p.url for p in posts) == [
         "https://m.weibo.cn/status/Pq3xYzAbC",

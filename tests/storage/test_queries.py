@@ -159,6 +159,42 @@ def test_mentions_offset_label_competitor_and_ignored_authors(any_db: Database) 
         assert [m.post_id for m in second.items] == ["b"] and second.total == 2 and second.offset == 1
 
 
+def test_top_posts_rank_by_current_engagement_within_label_and_subject(any_db: Database) -> None:
+    specs = [
+        Spec("quiet", at(0), NEGATIVE, likes=1),
+        Spec("loud", at(1), NEGATIVE, likes=5, comments=1),  # 5 + 2
+        Spec("troll", at(2), NEGATIVE, likes=100, uid="troll"),
+        Spec("happy", at(3), POSITIVE, likes=500),
+        Spec("rival", at(3), NEGATIVE, likes=900, competitor="星巢"),
+    ]
+    watch = store(any_db, specs)
+    with any_db.write() as s:
+        troll = s.exec(select(AuthorRow).where(AuthorRow.author_id == "troll")).first()
+        assert troll is not None
+        s.add(IgnoredAuthorRow(workspace_id=watch.workspace_id, author_pk=troll.id))
+
+    def top() -> list[str]:
+        with any_db.read() as s:
+            found = queries.top_posts(s, watch_id=watch.id, start=WEEK_START, end=WEEK_END, label=NEGATIVE)
+        return [m.post_id for m in found]
+
+    assert top() == ["loud", "quiet"]
+    # The quiet post is collected again later with more reposts: it now ranks first.
+    quiet = Post(
+        platform="weibo",
+        post_id="quiet",
+        url="https://m.weibo.cn/status/quiet",
+        author=Author("weibo", "u1", "作者u1", followers=1000),
+        text="鹿角咖啡",
+        created_at=at(0),
+        likes=1,
+        reposts=3,
+    )
+    with any_db.write() as s:
+        assert repos.upsert_posts(s, posts=[quiet], analyses=[analysis(NEGATIVE, 0.1)], now=WEEK_END) == []
+    assert top() == ["quiet", "loud"]
+
+
 def test_mentions_reject_bad_arguments(any_db: Database) -> None:
     watch = store(any_db, [Spec("a", at(0))])
     with any_db.read() as s:

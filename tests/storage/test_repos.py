@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -12,7 +13,7 @@ from collectors.base import Author, HotEntry, Post
 from nlp.types import Analysis
 from storage import repos
 from storage.db import Database
-from storage.models import AuthorRow, FollowerSnapshotRow, IgnoredAuthorRow, KolScoreRow, PostRow
+from storage.models import AuthorRow, FollowerSnapshotRow, IgnoredAuthorRow, KolScoreRow, MentionRow, PostRow
 
 NOW = datetime(2026, 3, 2, 10, 7, tzinfo=UTC)
 # Sources are due from the moment they are created (wall clock), so lease tests run later than that.
@@ -88,6 +89,36 @@ def test_upsert_posts_returns_only_new_rows_and_refreshes_counts(any_db: Databas
     assert set(rows) == {"1", "2", "3"}
     assert rows["2"].likes == 99
     assert rows["1"].created_at.replace(tzinfo=UTC) == NOW
+
+
+def test_mentions_copy_the_posts_label_author_and_current_engagement(any_db: Database) -> None:
+    watch = setup_workspace(any_db)
+    with any_db.write() as s:
+        stored = repos.upsert_posts(
+            s, posts=[post("1", likes=5)], analyses=[analysis(label="negative")], now=NOW
+        )
+        repos.add_mentions(
+            s,
+            mentions=[
+                repos.MentionSpec(watch.id, stored[0].pk, NOW),
+                repos.MentionSpec(watch.id, stored[0].pk, NOW, competitor="星巢"),
+            ],
+        )
+    seen_again = dataclasses.replace(post("1", likes=40), reposts=2, comments=None)
+    with any_db.write() as s:
+        repos.upsert_posts(s, posts=[seen_again], analyses=[analysis()], now=NOW)
+    with any_db.read() as s:
+        rows = s.exec(select(MentionRow)).all()
+    assert sorted((m.competitor, m.label, m.engagement, m.author_pk) for m in rows) == [
+        ("", "negative", 40 + 3 * 2, stored[0].author_pk),  # comments unknown now: 0 were stored
+        ("星巢", "negative", 40 + 3 * 2, stored[0].author_pk),
+    ]
+
+
+def test_a_mention_of_a_post_that_is_not_stored_is_refused(any_db: Database) -> None:
+    watch = setup_workspace(any_db)
+    with any_db.write() as s, pytest.raises(LookupError, match="not stored: \\[987\\]"):
+        repos.add_mentions(s, mentions=[repos.MentionSpec(watch.id, 987, NOW)])
 
 
 def test_unknown_count_does_not_erase_a_known_one(any_db: Database) -> None:
