@@ -685,8 +685,9 @@ def upsert_posts(
 ) -> list[StoredPost]:
     """Store posts idempotently; return only the posts that were not stored before.
 
-    Re-seen posts get their counts refreshed (likes, reposts, comments, views grow over time) but
-    are not returned, so they are never matched, counted or alerted on twice.
+    Re-seen posts get their counts refreshed (likes, reposts, comments, views grow over time), and
+    with them their mentions' engagement and the counters of those mentions' buckets; they are not
+    returned, so they are never matched, counted or alerted on twice.
     """
 
     if len(posts) != len(analyses):
@@ -732,7 +733,7 @@ def upsert_posts(
             )
         )
         session.connection().execute(stmt, refresh)
-        _refresh_mention_engagement(session, post_pks=existing.values())
+        _refresh_engagement(session, post_pks=existing.values())
 
     fresh = [key for key in pairs if key not in existing]
     new: list[StoredPost] = []
@@ -937,13 +938,37 @@ def mention_keys(session: Session, *, post_pks: Iterable[int]) -> set[tuple[int,
     return keys
 
 
-def _refresh_mention_engagement(session: Session, *, post_pks: Iterable[int]) -> None:
-    """Copy the posts' current engagement onto their mentions (after their counts changed)."""
+def _refresh_engagement(session: Session, *, post_pks: Iterable[int]) -> None:
+    """After re-seen posts' counts were refreshed: copy their new engagement onto their mentions
+    and recompute the counters of the buckets they are in, so a period's engagement total, its
+    top posts and its share of voice agree whenever a post is seen again."""
 
-    mention = MentionRow.__table__  # type: ignore[attr-defined]
-    current = select(POST_ENGAGEMENT_SQL).where(col(PostRow.id) == mention.c.post_pk).scalar_subquery()
+    table = MentionRow.__table__  # type: ignore[attr-defined]
+    touched: set[tuple[int, datetime]] = set()
     for chunk in _chunks(sorted(set(post_pks))):
-        session.exec(update(mention).where(mention.c.post_pk.in_(list(chunk))).values(engagement=current))
+        stale = session.exec(
+            select(
+                MentionRow.id,
+                MentionRow.watch_id,
+                MentionRow.created_at,
+                MentionRow.competitor,
+                POST_ENGAGEMENT_SQL,
+            )
+            .join(PostRow, col(PostRow.id) == col(MentionRow.post_pk))
+            .where(col(MentionRow.post_pk).in_(list(chunk)), MentionRow.engagement != POST_ENGAGEMENT_SQL)
+        ).all()
+        if not stale:
+            continue
+        session.connection().execute(
+            update(table).where(table.c.id == bindparam("b_id")).values(engagement=bindparam("b_eng")),
+            [{"b_id": mention_id, "b_eng": int(eng)} for mention_id, _, _, _, eng in stale],
+        )
+        touched.update(
+            (watch_id, bucket_start(created_at, BUCKETS_S[0]))
+            for _, watch_id, created_at, competitor, _ in stale
+            if competitor == ""  # counters count the brand's own mentions only
+        )
+    recompute_counters(session, touched=touched)
 
 
 def _post_facts(session: Session, post_pks: Iterable[int]) -> dict[int, tuple[str, int, int]]:

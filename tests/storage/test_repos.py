@@ -97,13 +97,27 @@ def test_mentions_copy_the_posts_label_author_and_current_engagement(any_db: Dat
         stored = repos.upsert_posts(
             s, posts=[post("1", likes=5)], analyses=[analysis(label="negative")], now=NOW
         )
-        repos.add_mentions(
+        touched = repos.add_mentions(
             s,
             mentions=[
                 repos.MentionSpec(watch.id, stored[0].pk, NOW),
                 repos.MentionSpec(watch.id, stored[0].pk, NOW, competitor="星巢"),
             ],
         )
+        repos.recompute_counters(s, touched=touched)
+
+    def hourly_engagement() -> list[float]:
+        with any_db.read() as s:
+            series = repos.counter_series(
+                s,
+                watch_id=watch.id,
+                bucket_s=3600,
+                start=NOW - timedelta(hours=1),
+                end=NOW + timedelta(hours=1),
+            )
+        return [c.engagement for c in series]
+
+    assert hourly_engagement() == [5.0]
     seen_again = dataclasses.replace(post("1", likes=40), reposts=2, comments=None)
     with any_db.write() as s:
         repos.upsert_posts(s, posts=[seen_again], analyses=[analysis()], now=NOW)
@@ -113,6 +127,7 @@ def test_mentions_copy_the_posts_label_author_and_current_engagement(any_db: Dat
         ("", "negative", 40 + 3 * 2, stored[0].author_pk),  # comments unknown now: 0 were stored
         ("星巢", "negative", 40 + 3 * 2, stored[0].author_pk),
     ]
+    assert hourly_engagement() == [46.0]  # the period's engagement total follows the post too
 
 
 def test_a_mention_of_a_post_that_is_not_stored_is_refused(any_db: Database) -> None:
