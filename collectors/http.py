@@ -292,10 +292,21 @@ class PoliteClient(httpx.AsyncClient):
         self.breakers = breakers
         self.rng = rng
         self.request_count = 0
+        self.event_hooks = {
+            "request": [*self.event_hooks["request"], self._take_token],
+            "response": self.event_hooks["response"],
+        }
 
     def limiter_for(self, host: str) -> TokenBucket:
         limiters = self.limiters if self.limiters is not None else _loop_limiters()
         return limiters.bucket(host, self.settings.rate_per_s, self.settings.burst)
+
+    async def _take_token(self, request: httpx.Request) -> None:
+        # httpx runs request hooks for every hop, so a redirect waits for a token of the host it
+        # goes to like any other request: a platform that bounces each call through a visitor or
+        # login page (Weibo's passport) must not see twice the configured rate.
+        await self.limiter_for(f"{request.url.host}:{request.url.port or ''}").acquire()
+        self.request_count += 1
 
 
 def make_client(
@@ -492,13 +503,9 @@ async def _fetch(
         request = client.build_request("GET", url, params=params, headers=headers)
     except (httpx.HTTPError, httpx.InvalidURL, ValueError, TypeError) as exc:
         raise ParseError(f"cannot build request for {url!r}: {exc}") from None
-    host = f"{request.url.host}:{request.url.port or ''}"
-    bucket = client.limiter_for(host)
     attempts = client.settings.retries + 1
     last: CollectorError | None = None
     for attempt in range(attempts):
-        await bucket.acquire()
-        client.request_count += 1
         try:
             try:
                 response = await client.send(request)

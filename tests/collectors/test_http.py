@@ -284,6 +284,33 @@ async def test_rate_limit_spacing_on_virtual_clock() -> None:
     assert gaps == [0.5] * 7
 
 
+async def test_redirect_hops_wait_for_tokens_of_the_host_they_go_to() -> None:
+    clock = FakeClock()
+    stamps: list[tuple[str, float]] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        stamps.append((f"{request.url.host}{request.url.path}", clock.now))
+        if request.url.path == "/x":  # every call bounces through another host first
+            return httpx.Response(302, headers={"location": "https://edge.example.test/r?to=/y"})
+        if request.url.host == "edge.example.test":
+            return httpx.Response(302, headers={"location": "https://api.example.test/y"})
+        return httpx.Response(200, json={})
+
+    client = make_client(
+        settings(rate_per_s=1.0, burst=1),
+        transport=httpx.MockTransport(handler),
+        limiters=HostLimiters(clock),
+    )
+    async with client:
+        for _ in range(2):
+            await fetch_json(client, "/x")
+    assert client.request_count == 6
+    api = [at for where, at in stamps if where.startswith("api.")]
+    edge = [at for where, at in stamps if where.startswith("edge.")]
+    assert api == [1000.0, 1001.0, 1002.0, 1003.0]  # /x and its /y share one bucket: 1 per second
+    assert edge == [1000.0, 1002.0]  # its own host, its own bucket (no wait at 1002: refilled)
+
+
 @pytest.mark.parametrize("rate", [3.0, 7.0, 0.3, 13.0])
 async def test_token_bucket_takes_one_sleep_per_token(rate: float) -> None:
     # 1/3 of a second times 3 tokens/s is 0.9999999999999999 of a token: the bucket used to sleep
