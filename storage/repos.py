@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -1619,6 +1619,7 @@ class PseudonymiseResult:
     authors: int  # accounts pseudonymised now
     merged: int  # of those, folded into a pseudonymised row the service had already stored
     urls: int  # post URLs rewritten or dropped because they named the account
+    alerts: int = 0  # stored alerts whose text named a pseudonymised account
 
 
 def claim_job_period(session: Session, *, job: str, period_key: str, now: datetime) -> bool:
@@ -1642,11 +1643,22 @@ def pseudonymise_existing(session: Session, *, privacy: Privacy) -> Pseudonymise
     switched on, then this command run), the old row is merged into that one: its posts, follower
     snapshots, KOL scores and ignore marks move over and the row with the real id and name is
     deleted. Post URLs of pseudonymised authors that name the account are rewritten or dropped
-    (see `private_post_url`), also for authors pseudonymised before URLs were handled.
+    (see `private_post_url`), also for authors pseudonymised before URLs were handled. Stored
+    alerts that show one of these authors' posts or name them as a KOL lose the account's name,
+    id and URLs too (see `_scrub_alerts`).
     """
 
     if privacy.pseudonymise_below is None:
         return PseudonymiseResult(0, 0, 0)
+    alerts = session.exec(select(AlertRow)).scalars().all()
+    # Who wrote the posts alerts show, read before authors are merged away.
+    shown = sorted({int(pk) for a in alerts for pk in a.post_ids})
+    post_authors: dict[int, int] = {}
+    for chunk in _chunks(shown):
+        post_authors.update(
+            session.exec(select(PostRow.id, PostRow.author_pk).where(col(PostRow.id).in_(list(chunk)))).all()
+        )
+    hidden: dict[int, tuple[Author, str]] = {}  # author pk -> (account as it was, its pseudonym id)
     # Authors pseudonymised before post URLs were handled: their real id is gone, so only the
     # platform rules that need no identity (weibo uid, fediverse handle) can apply. Done first,
     # while `pseudonymised` marks only them: the authors below get the full rules.
@@ -1677,6 +1689,7 @@ def pseudonymise_existing(session: Session, *, privacy: Privacy) -> Pseudonymise
             identities={pk: identity_tokens(a) for pk, a in accounts.items()},
         )
         new_ids = {pk: privacy.author_id(a) for pk, a in accounts.items()}
+        hidden.update({pk: (a, new_ids[pk]) for pk, a in accounts.items()})
         targets = {
             (t.platform, t.author_id): t
             for t in session.exec(
@@ -1702,8 +1715,76 @@ def pseudonymise_existing(session: Session, *, privacy: Privacy) -> Pseudonymise
                 row.posts_count = None
                 row.pseudonymised = True
             changed += 1
+    scrubbed = _scrub_alerts(session, alerts=alerts, post_authors=post_authors, hidden=hidden)
     session.flush()
-    return PseudonymiseResult(changed, merged, urls)
+    return PseudonymiseResult(changed, merged, urls, scrubbed)
+
+
+def _scrub_alerts(
+    session: Session,
+    *,
+    alerts: Sequence[AlertRow],
+    post_authors: Mapping[int, int],
+    hidden: Mapping[int, tuple[Author, str]],
+) -> int:
+    """Remove pseudonymised accounts from the stored alerts that concern them; returns how many
+    alerts changed.
+
+    An alert concerns an account when it shows one of its posts or names it as a KOL (by id in
+    its details). In such an alert every occurrence of the account's name becomes "匿名", its id
+    the pseudonym id, and its profile and post URLs the private forms the posts now carry. The
+    replacement is textual: a name that also occurs in the alert's other words (a post snippet, a
+    watch name containing it) is replaced there too; privacy wins over the old wording.
+    """
+
+    if not hidden:
+        return 0
+    by_account = {(a.platform, a.author_id): pk for pk, (a, _) in hidden.items()}
+    changed = 0
+    for alert in alerts:
+        concerned = {post_authors.get(int(pk)) for pk in alert.post_ids} & hidden.keys()
+        for kol in alert.details.get("kols") or ():
+            if isinstance(kol, dict):
+                pk = by_account.get((str(kol.get("platform", "")), str(kol.get("author_id", ""))))
+                if pk is not None:
+                    concerned.add(pk)
+        if not concerned:
+            continue
+        post_urls = {
+            url: private_post_url(url, identity_tokens(hidden[author][0]))
+            for pk, url in zip(alert.post_ids, alert.post_urls, strict=False)
+            if (author := post_authors.get(int(pk))) in concerned and url
+        }
+        swaps: list[tuple[str, str]] = sorted(post_urls.items(), key=lambda kv: -len(kv[0]))
+        for pk in sorted(concerned, key=lambda k: -len(hidden[k][0].name)):
+            account, new_id = hidden[pk]
+            if account.url:
+                swaps.append((account.url, ""))
+            if len(account.author_id) >= 4:  # shorter ids would hit counts in the text
+                swaps.append((account.author_id, new_id))
+            if len(account.name) >= 2:
+                swaps.append((account.name, "匿名"))
+        title, body = _replace_all(alert.title, swaps), _replace_all(alert.body, swaps)
+        urls, details = _replace_all(list(alert.post_urls), swaps), _replace_all(dict(alert.details), swaps)
+        if (title, body, urls, details) != (alert.title, alert.body, list(alert.post_urls), alert.details):
+            alert.title, alert.body, alert.post_urls, alert.details = title, body, urls, details
+            session.add(alert)
+            changed += 1
+    return changed
+
+
+def _replace_all(value: Any, swaps: Sequence[tuple[str, str]]) -> Any:
+    """`value` (a string or JSON-like lists and dicts of them) with each (old, new) replaced in order."""
+
+    if isinstance(value, str):
+        for old, new in swaps:
+            value = value.replace(old, new)
+        return value
+    if isinstance(value, list):
+        return [_replace_all(v, swaps) for v in value]
+    if isinstance(value, dict):
+        return {k: _replace_all(v, swaps) for k, v in value.items()}
+    return value
 
 
 def _scrub_post_urls(

@@ -70,7 +70,8 @@ def run_pseudonymise(args: argparse.Namespace) -> int:
         result = repos.pseudonymise_existing(session, privacy=privacy)
     print(
         f"pseudonymised {result.authors} authors below {privacy.pseudonymise_below} followers "
-        f"({result.merged} merged into pseudonyms stored since); {result.urls} post URLs without the account"
+        f"({result.merged} merged into pseudonyms stored since); {result.urls} post URLs and "
+        f"{result.alerts} stored alerts without the account"
     )
     db.dispose()
     return 0

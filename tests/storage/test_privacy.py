@@ -4,6 +4,7 @@ stored the account under its pseudonym."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from datetime import UTC, timedelta
 from typing import Any
@@ -18,6 +19,7 @@ from collectors.weibo import parse_mblog
 from storage import repos
 from storage.db import Database
 from storage.models import (
+    AlertRow,
     AuthorRow,
     FollowerSnapshotRow,
     IgnoredAuthorRow,
@@ -259,3 +261,56 @@ def test_db_pseudonymise_uses_each_authors_own_identity_for_their_urls(any_db: D
             ("9a0b1c", False),
         ]
     )
+
+
+def test_db_pseudonymise_removes_the_account_from_stored_alerts(any_db: Database) -> None:
+    watch = _world_before_the_setting(any_db)
+    with any_db.read() as s:
+        post = s.exec(select(PostRow)).one()
+    old_url = post.url
+    assert UID in old_url
+
+    def alert(key: str, post_ids: tuple[int, ...], post_urls: tuple[str, ...], body: str) -> repos.AlertSpec:
+        return repos.AlertSpec(
+            workspace_id=watch.workspace_id,
+            watch_id=watch.id,
+            kind="kol",
+            level=2,
+            key=key,
+            title=f"鹿角 KOL 提及「小鹿本鹿」 · {key}",
+            body=body,
+            post_ids=post_ids,
+            post_urls=post_urls,
+            details={"kols": [{"platform": "weibo", "author_id": UID, "name": "小鹿本鹿", "followers": 50}]},
+        )
+
+    with any_db.write() as s:
+        shows_post = alert(
+            "a", (post.id or 0,), (old_url,), f"代表帖子：\n1. 小鹿本鹿，粉丝 50：鹿角咖啡（互动 1）{old_url}"
+        )
+        names_kol = alert("b", (), (), "涉及 KOL：小鹿本鹿（weibo，粉丝 50，尾部）")
+        unrelated = repos.AlertSpec(
+            workspace_id=watch.workspace_id,
+            kind="spike",
+            level=1,
+            key="c",
+            title="鹿角 提及量激增",
+            body="42 条",
+        )
+        for spec in (shows_post, names_kol, unrelated):
+            repos.enqueue_alert(s, alert=spec, targets=[])
+    with any_db.write() as s:
+        result = repos.pseudonymise_existing(s, privacy=PRIVACY)
+    assert result.alerts == 2
+    with any_db.read() as s:
+        stored = {a.key: a for a in s.exec(select(AlertRow)).all()}
+    for key in ("a", "b"):
+        row = stored[key]
+        text = json.dumps([row.title, row.body, row.post_urls, row.details], ensure_ascii=False)
+        assert "小鹿本鹿" not in text and UID not in text and "匿名" in row.body
+    assert stored["a"].post_urls == ["https://m.weibo.cn/status/Pq3xYzAbC"]
+    assert stored["a"].body.endswith("https://m.weibo.cn/status/Pq3xYzAbC")
+    assert stored["b"].details["kols"][0]["author_id"] == PRIVACY.author_id(
+        weibo_post("1", "b", followers=50).author
+    )
+    assert (stored["c"].title, stored["c"].body) == ("鹿角 提及量激增", "42 条")
