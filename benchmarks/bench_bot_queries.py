@@ -9,7 +9,14 @@ OFFSET five posts at a time with a total counted up to 10,000, /sentiment by hou
 and by day beyond.
 Prints p50/p95/max per query. Goal: p95 < 200 ms.
 
+With `--postgres URL` the same rows are copied from that SQLite file into the PostgreSQL database
+at URL (its public schema is DROPPED and rebuilt from the models; use a throw-away database, e.g.
+`scripts/with-postgres.sh sh -c '... --postgres "$TEST_DATABASE_URL"'`), then `VACUUM ANALYZE`
+runs, as autovacuum would have done on a server that collected this data, and the queries are
+timed there.
+
     .venv/bin/python benchmarks/bench_bot_queries.py [--posts N] [--runs N] [--fresh] [--only TEXT]
+        [--postgres URL]
 """
 
 from __future__ import annotations
@@ -213,6 +220,42 @@ def generate(path: Path, posts: int, seed: int = 1) -> None:
     )
 
 
+# Loaded in this order (foreign keys); every table generate() fills.
+TABLES = ("workspace", "watch", "author", "post", "mention", "counter", "kol_score")
+
+
+def load_postgres(sqlite_path: Path, url: str) -> None:
+    """Copy the generated SQLite database into a fresh schema of the PostgreSQL database at url."""
+
+    import psycopg  # the service's PostgreSQL driver; only this option needs it
+
+    db = Database(url)
+    with db.writer.begin() as conn:
+        conn.exec_driver_sql("DROP SCHEMA public CASCADE")
+        conn.exec_driver_sql("CREATE SCHEMA public")
+    db.create_all()
+    db.dispose()
+    started = time.perf_counter()
+    source = sqlite3.connect(sqlite_path)
+    dsn = url.replace("postgresql+psycopg://", "postgresql://", 1)
+    with psycopg.connect(dsn) as pg:
+        pg.execute("SET TIME ZONE 'UTC'")  # the SQLite file holds UTC times without an offset
+        for table in TABLES:
+            columns = [row[1] for row in source.execute(f"PRAGMA table_info({table})")]
+            names = ", ".join(columns)
+            with pg.cursor() as cur, cur.copy(f"COPY {table} ({names}) FROM STDIN") as copy:
+                for row in source.execute(f"SELECT {names} FROM {table}"):
+                    copy.write_row(row)
+            pg.execute(
+                f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT max(id) FROM {table}))"
+            )
+        pg.commit()
+        pg.autocommit = True
+        pg.execute("VACUUM ANALYZE")
+    source.close()
+    print(f"copied into PostgreSQL and vacuumed in {time.perf_counter() - started:.1f} s")
+
+
 def timed(fn: Callable[[], Any], runs: int) -> list[float]:
     fn()  # warm the page cache and SQLAlchemy's statement cache
     out = []
@@ -270,12 +313,20 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=30)
     parser.add_argument("--fresh", action="store_true", help="regenerate the database")
     parser.add_argument("--only", default="", help="run only the queries whose name contains this text")
+    parser.add_argument(
+        "--postgres",
+        metavar="URL",
+        help="copy the data into this PostgreSQL database (schema DROPPED) and time there",
+    )
     args = parser.parse_args()
     OUT.mkdir(exist_ok=True)
     path = OUT / f"bot_queries_{args.posts}.db"
     if args.fresh or not path.exists():
         generate(path, args.posts)
-    db = Database(f"sqlite:///{path}")
+    if args.postgres:
+        load_postgres(path, args.postgres)
+    db = Database(args.postgres or f"sqlite:///{path}")
+    print("database:", db.writer.dialect.name)
     with db.read() as s:
         totals = {
             label: queries.mentions(s, watch_id=1, start=NOW - length, end=NOW, with_total=True).total

@@ -101,7 +101,14 @@ def make_engine(url: str, *, writer: bool = True) -> Engine:
             )
             _sqlite_pragmas(immediate=writer)(engine)
             return engine
-        return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
+        connect_args: dict[str, Any] = {}
+        if parsed.get_driver_name() == "psycopg":
+            # psycopg prepares a statement on its 5th execution, and PostgreSQL then switches it to
+            # a generic plan after five more: one plan for every period and watch. For the KOL
+            # board's brand-sentiment query that plan took 150 ms instead of 27 ms at 1M posts
+            # (benchmarks/RESULTS-bot-queries.md). Unprepared, each query is planned for its values.
+            connect_args["prepare_threshold"] = None
+        return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5, connect_args=connect_args)
     except ImportError as exc:
         # The dialect is known to SQLAlchemy but its DB-API driver is not installed (mysql://).
         raise DatabaseError(
