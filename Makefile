@@ -21,7 +21,7 @@ test: $(STAMP)
 	scripts/with-postgres.sh $(PY) -m pytest -q
 
 bench: $(STAMP)
-	$(PY) benchmarks/run_all.py
+	scripts/with-postgres.sh $(PY) benchmarks/run_all.py
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

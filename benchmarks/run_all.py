@@ -9,6 +9,7 @@ skipped (never as ok). The run fails when any benchmark fails; skipped ones are 
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
@@ -25,6 +26,9 @@ BENCHMARKS: list[tuple[str, list[str], str]] = [
     ("bench_kol.py", [], "KOL ranking: planted fakes precision/recall, 10k vs 100k time"),
     ("bench_kol_db.py", [], "KOL job, database side: read/rank/store a watch's pool of 1k and 10k authors"),
     ("bench_bot_queries.py", [], "bot query latency on 1,000,000 stored posts"),
+    # `make bench` runs under scripts/with-postgres.sh, which sets TEST_DATABASE_URL to a throw-away
+    # cluster; the same rows are copied there (its schema is dropped first).
+    ("bench_bot_queries.py", ["--postgres", "$TEST_DATABASE_URL"], "the same on PostgreSQL"),
 ]
 
 
@@ -35,6 +39,12 @@ def run_one(script: str, args: list[str]) -> str:
     """Run one benchmark, echoing its output as it comes; "ok", "skipped" or "exit N"."""
 
     skipped = False
+    if "$TEST_DATABASE_URL" in args:
+        url = os.environ.get("TEST_DATABASE_URL", "")
+        if not url:
+            print(f"{SKIP_PREFIX} no PostgreSQL (TEST_DATABASE_URL is not set; make bench sets it)")
+            return "skipped"
+        args = [url if a == "$TEST_DATABASE_URL" else a for a in args]
     with subprocess.Popen(
         [sys.executable, "-u", str(HERE / script), *args],
         cwd=HERE.parent,
@@ -60,17 +70,18 @@ def outcome(code: int, skipped: bool) -> str:
 def main() -> int:
     results: list[tuple[str, str, float]] = []
     for script, args, what in BENCHMARKS:
-        print(f"\n=== {script}: {what}", flush=True)
+        name = f"{script} {args[0]}" if args else script
+        print(f"\n=== {name}: {what}", flush=True)
         started = time.monotonic()
         result = run_one(script, args)
-        results.append((script, result, time.monotonic() - started))
+        results.append((name, result, time.monotonic() - started))
     print("\n=== summary")
-    print(f"{'benchmark':<24} {'result':<10} {'seconds':>8}")
-    for script, result, elapsed in results:
-        print(f"{script:<24} {result:<10} {elapsed:>8.1f}")
+    print(f"{'benchmark':<34} {'result':<10} {'seconds':>8}")
+    for name, result, elapsed in results:
+        print(f"{name:<34} {result:<10} {elapsed:>8.1f}")
     skipped = [script for script, result, _ in results if result == "skipped"]
     if skipped:
-        print(f"skipped (no data under $KOLWATCH_SHARED): {', '.join(skipped)}")
+        print(f"skipped (no data under $KOLWATCH_SHARED, or no PostgreSQL): {', '.join(skipped)}")
     return 0 if all(result in ("ok", "skipped") for _, result, _ in results) else 1
 
 
