@@ -575,14 +575,6 @@ def _fit_linear(
     return w.astype(np.float32), b
 
 
-def _group_scale(vocab: Mapping[str, int], token_scale: float) -> np.ndarray:
-    """Per-feature scale: `token_scale` for token and negation features, 1 for the rest."""
-    scale = np.ones(len(vocab), dtype=np.float32)
-    tokens = [i for name, i in vocab.items() if name.startswith(("w:", "n:"))]
-    scale[tokens] = token_scale
-    return scale
-
-
 def _nb_ratio(x: _Matrix, y: np.ndarray, classes: Sequence[str]) -> np.ndarray:
     """NB log-count ratios (Wang & Manning 2012, "NBSVM") to scale binary features before the
     regression: +3 points of accuracy on Weibo posts over plain logistic regression in our runs.
@@ -630,11 +622,6 @@ class TrainOptions:
     max_band_share: float = 0.2
     # 0 keeps every feature; see SentimentModel.pruned.
     max_features: int = 0
-    # "linear": the jieba-token and negation features ("w:", "n:") enter the regression at this
-    # scale relative to the character n-grams (folded back into the weights afterwards, so scoring
-    # is unchanged). 0.5 was chosen by 5-fold cross-validation on the Weibo training split, 3
-    # shuffles: 0.8645 mean accuracy vs 0.8631 at 1.0 (see benchmarks/RESULTS-nlp.md).
-    token_scale: float = 0.5
 
 
 def train_model(
@@ -656,8 +643,6 @@ def train_model(
     options = options or TrainOptions()
     if options.kind not in KINDS:
         raise ValueError(f"unknown model kind {options.kind!r} (choose from {', '.join(KINDS)})")
-    if not options.token_scale >= 0.0:
-        raise ValueError(f"token_scale must be >= 0, not {options.token_scale!r}")
     lexicon = dict(load_lexicon() if lexicon is None else lexicon)
     docs: list[Prepared] = []
     labels: list[str] = []
@@ -716,7 +701,7 @@ def _fit(
     y = np.asarray([classes.index(label) for label in labels], dtype=np.int64)
     if options.kind == "linear":
         offsets = _offsets(docs, classes, lexicon, options.emoticon_weight)
-        ratio = _nb_ratio(x, y, classes) * _group_scale(vocab, options.token_scale)
+        ratio = _nb_ratio(x, y, classes)
         scaled = _Matrix(x.indptr, x.cols, x.vals * ratio[x.cols], x.n_rows, x.n_cols)
         w, b = _fit_linear(
             scaled,

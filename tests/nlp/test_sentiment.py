@@ -227,28 +227,6 @@ def test_two_class_fast_path_equals_softmax() -> None:
                 assert abs(float(p[model.classes.index("positive")]) - fast) < 1e-9
 
 
-def test_token_scale_weighs_token_features_against_ngrams() -> None:
-    import numpy as np
-
-    def token_weight(model: SentimentModel) -> float:
-        rows = [i for name, i in model.vocabulary.items() if name.startswith(("w:", "n:"))]
-        return float(np.abs(model.weights[rows]).sum())
-
-    def ngram_weight(model: SentimentModel) -> float:
-        rows = [i for name, i in model.vocabulary.items() if not name.startswith(("w:", "n:", "e:"))]
-        return float(np.abs(model.weights[rows]).sum())
-
-    def trained(scale: float) -> SentimentModel:
-        return train_model(SAMPLES, options=TrainOptions(min_df=1, calibrate=False, token_scale=scale))
-
-    off, half, full = trained(0.0), trained(0.5), trained(1.0)
-    assert token_weight(off) == 0.0 and ngram_weight(off) > 0.0
-    assert 0.0 < token_weight(half) / ngram_weight(half) < token_weight(full) / ngram_weight(full)
-    assert off.score_text("很好喝，推荐").label == "positive"
-    with pytest.raises(ValueError, match="token_scale"):
-        trained(-1.0)
-
-
 def test_pruned_model_keeps_strongest_features() -> None:
     model = train_model(SAMPLES, options=TrainOptions(min_df=1, calibrate=False))
     small = model.pruned(50)
