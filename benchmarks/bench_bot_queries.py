@@ -220,6 +220,22 @@ def generate(path: Path, posts: int, seed: int = 1) -> None:
     )
 
 
+def _matches_models(path: Path) -> bool:
+    """Whether a cached database has every column the models now have (else it is regenerated)."""
+
+    from sqlmodel import SQLModel
+
+    con = sqlite3.connect(path)
+    try:
+        for table in SQLModel.metadata.sorted_tables:
+            have = {row[1] for row in con.execute(f"PRAGMA table_info({table.name})")}
+            if not set(table.columns.keys()) <= have:
+                return False
+    finally:
+        con.close()
+    return True
+
+
 # Loaded in this order (foreign keys); every table generate() fills.
 TABLES = ("workspace", "watch", "author", "post", "mention", "counter", "kol_score")
 
@@ -321,7 +337,7 @@ def main() -> int:
     args = parser.parse_args()
     OUT.mkdir(exist_ok=True)
     path = OUT / f"bot_queries_{args.posts}.db"
-    if args.fresh or not path.exists():
+    if args.fresh or not path.exists() or not _matches_models(path):
         generate(path, args.posts)
     if args.postgres:
         load_postgres(path, args.postgres)

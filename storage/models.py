@@ -219,7 +219,8 @@ class MentionRow(SQLModel, table=True):
     label: str = "unscored"
     # likes + 2*comments + 3*reposts of the post (missing counts as 0), as ENGAGEMENT_SQL ranks.
     engagement: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
-    author_pk: int = Field(foreign_key="author.id")
+    # Indexed for the foreign key: deleting or merging an author must not scan every mention.
+    author_pk: int = Field(foreign_key="author.id", index=True)
 
 
 class CounterRow(SQLModel, table=True):

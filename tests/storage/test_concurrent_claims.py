@@ -3,7 +3,10 @@
 Each worker is a thread with its own Database (its own engine and connections), as separate
 service processes would have. On PostgreSQL the claim locks candidates with FOR UPDATE SKIP
 LOCKED; on SQLite writers are serialised by BEGIN IMMEDIATE. A worker takes small batches until
-nothing is left, all workers released together by a barrier.
+nothing is left, all workers released together by a barrier. How the work is shared is up to the
+database (on SQLite one worker sometimes wins every round), so only "each row once" is asserted:
+without the lock the PostgreSQL case double-claims and the SQLite one fails with "database is
+locked" (both checked by removing it).
 """
 
 from __future__ import annotations
@@ -63,7 +66,6 @@ def test_each_due_source_is_leased_to_one_worker(any_db: Database) -> None:
     taken = _race(any_db, claim)
     counts = Counter(i for ids in taken.values() for i in ids)
     assert len(counts) == 60 and set(counts.values()) == {1}
-    assert sum(1 for ids in taken.values() if ids) >= 2  # the workers really did share the work
 
 
 def test_each_pending_delivery_is_claimed_by_one_sender(any_db: Database) -> None:
@@ -83,4 +85,3 @@ def test_each_pending_delivery_is_claimed_by_one_sender(any_db: Database) -> Non
     taken = _race(any_db, claim)
     counts = Counter(i for ids in taken.values() for i in ids)
     assert len(counts) == 40 and set(counts.values()) == {1}
-    assert sum(1 for ids in taken.values() if ids) >= 2

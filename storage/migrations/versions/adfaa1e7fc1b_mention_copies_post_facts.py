@@ -3,7 +3,12 @@
 The bot ranks a period's mentions by engagement and counts negatives per subject; joining every
 mention of 90 days to its post for that cost ~480 ms at 1M posts. Mention rows now carry the
 post's label, engagement (likes + 2*comments + 3*reposts) and author, backfilled here, and
-ix_mention_subject_created covers those queries.
+ix_mention_subject_created covers those queries; ix_mention_author_pk serves the author foreign key
+(deleting or merging an author would otherwise scan every mention).
+
+Counters are not recomputed here: a bucket's engagement total keeps the counts its posts had when
+it was last recomputed, until a post of it is seen again (the service now recomputes it then), so
+for periods before this revision it can differ from the mentions' refreshed engagement.
 
 Revision ID: adfaa1e7fc1b
 Revises: 49c880c1810d
@@ -45,10 +50,12 @@ def upgrade() -> None:
         batch_op.alter_column('author_pk', existing_type=sa.Integer(), nullable=False)
         batch_op.create_foreign_key(_AUTHOR_FK, 'author', ['author_pk'], ['id'])
         batch_op.create_index('ix_mention_subject_created', _INDEX_COLUMNS, unique=False)
+        batch_op.create_index(batch_op.f('ix_mention_author_pk'), ['author_pk'], unique=False)
 
 
 def downgrade() -> None:
     with op.batch_alter_table('mention', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_mention_author_pk'))
         batch_op.drop_index('ix_mention_subject_created')
         batch_op.drop_constraint(_AUTHOR_FK, type_='foreignkey')
         batch_op.drop_column('author_pk')
