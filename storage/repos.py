@@ -1720,6 +1720,25 @@ def pseudonymise_existing(session: Session, *, privacy: Privacy) -> Pseudonymise
     return PseudonymiseResult(changed, merged, urls, scrubbed)
 
 
+def _shown_posts(alert: AlertRow) -> list[tuple[int, str]]:
+    """(post pk, url) of the posts an alert shows: its numbered posts, or a digest's footnotes
+    (details "feedback" [("[n]", pk)] and "links" [("[n] snippet", url)], joined on "[n]")."""
+
+    shown = [(int(pk), str(url)) for pk, url in zip(alert.post_ids, alert.post_urls, strict=False)]
+    details = alert.details if isinstance(alert.details, dict) else {}
+    urls: dict[str, str] = {}
+    for pair in details.get("links") or ():
+        if isinstance(pair, list | tuple) and len(pair) == 2:
+            urls[str(pair[0]).split(" ", 1)[0]] = str(pair[1])
+    for pair in details.get("feedback") or ():
+        if isinstance(pair, list | tuple) and len(pair) == 2 and isinstance(pair[1], int):
+            shown.append((pair[1], urls.get(str(pair[0]), "")))
+    return shown
+
+
+_BRACKETED = re.compile(r"「([^「」]{1,100})」")
+
+
 def _scrub_alerts(
     session: Session,
     *,
@@ -1727,33 +1746,48 @@ def _scrub_alerts(
     post_authors: Mapping[int, int],
     hidden: Mapping[int, tuple[Author, str]],
 ) -> int:
-    """Remove pseudonymised accounts from the stored alerts that concern them; returns how many
-    alerts changed.
+    """Remove pseudonymised accounts from the stored alerts that concern them, and their names
+    from the story signals later alerts repeat; returns how many alerts changed.
 
-    An alert concerns an account when it shows one of its posts or names it as a KOL (by id in
-    its details). In such an alert every occurrence of the account's name becomes "匿名", its id
-    the pseudonym id, and its profile and post URLs the private forms the posts now carry. The
-    replacement is textual: a name that also occurs in the alert's other words (a post snippet, a
-    watch name containing it) is replaced there too; privacy wins over the old wording.
+    An alert concerns an account when it shows one of its posts (numbered posts or a digest's
+    footnotes) or names it as a KOL (by id in its details). In such an alert every occurrence of
+    the account's name becomes "匿名", its id the pseudonym id, and its profile and post URLs the
+    private forms the posts now carry. The replacement is textual: a name that also occurs in the
+    alert's other words (a post snippet, a watch name containing it) is replaced there too; privacy
+    wins over the old wording. In every alert and in the alert job's story state, a hidden name in
+    「」 (how signals name a KOL) becomes 「匿名」.
     """
 
     if not hidden:
         return 0
     by_account = {(a.platform, a.author_id): pk for pk, (a, _) in hidden.items()}
+    names = {a.name for a, _ in hidden.values() if len(a.name) >= 2}
+
+    def unbracket(value: Any) -> Any:
+        def swap(m: re.Match[str]) -> str:
+            return "「匿名」" if m.group(1) in names else m.group(0)
+
+        if isinstance(value, str):
+            return _BRACKETED.sub(swap, value) if "「" in value else value
+        if isinstance(value, list):
+            return [unbracket(v) for v in value]
+        if isinstance(value, dict):
+            return {k: unbracket(v) for k, v in value.items()}
+        return value
+
     changed = 0
     for alert in alerts:
-        concerned = {post_authors.get(int(pk)) for pk in alert.post_ids} & hidden.keys()
+        shown = _shown_posts(alert)
+        concerned = {post_authors.get(pk) for pk, _ in shown} & hidden.keys()
         for kol in alert.details.get("kols") or ():
             if isinstance(kol, dict):
                 pk = by_account.get((str(kol.get("platform", "")), str(kol.get("author_id", ""))))
                 if pk is not None:
                     concerned.add(pk)
-        if not concerned:
-            continue
         post_urls = {
             url: private_post_url(url, identity_tokens(hidden[author][0]))
-            for pk, url in zip(alert.post_ids, alert.post_urls, strict=False)
-            if (author := post_authors.get(int(pk))) in concerned and url
+            for pk, url in shown
+            if (author := post_authors.get(pk)) in concerned and url
         }
         swaps: list[tuple[str, str]] = sorted(post_urls.items(), key=lambda kv: -len(kv[0]))
         for pk in sorted(concerned, key=lambda k: -len(hidden[k][0].name)):
@@ -1764,12 +1798,20 @@ def _scrub_alerts(
                 swaps.append((account.author_id, new_id))
             if len(account.name) >= 2:
                 swaps.append((account.name, "匿名"))
-        title, body = _replace_all(alert.title, swaps), _replace_all(alert.body, swaps)
-        urls, details = _replace_all(list(alert.post_urls), swaps), _replace_all(dict(alert.details), swaps)
-        if (title, body, urls, details) != (alert.title, alert.body, list(alert.post_urls), alert.details):
+        fields = (alert.title, alert.body, list(alert.post_urls), dict(alert.details))
+        title, body, urls, details = (unbracket(_replace_all(f, swaps)) for f in fields)
+        if (title, body, urls, details) != fields:
             alert.title, alert.body, alert.post_urls, alert.details = title, body, urls, details
             session.add(alert)
             changed += 1
+    if names:
+        for row in session.exec(
+            select(DetectorStateRow).where(DetectorStateRow.detector == "rules")
+        ).scalars():
+            state = unbracket(dict(row.state))
+            if state != row.state:
+                row.state = state
+                session.add(row)
     return changed
 
 

@@ -21,6 +21,7 @@ from storage.db import Database
 from storage.models import (
     AlertRow,
     AuthorRow,
+    DetectorStateRow,
     FollowerSnapshotRow,
     IgnoredAuthorRow,
     KolScoreRow,
@@ -297,13 +298,46 @@ def test_db_pseudonymise_removes_the_account_from_stored_alerts(any_db: Database
             title="鹿角 提及量激增",
             body="42 条",
         )
-        for spec in (shows_post, names_kol, unrelated):
+        digest = repos.AlertSpec(
+            workspace_id=watch.workspace_id,
+            kind="digest",
+            level=1,
+            key="d",
+            title="鹿角 周报",
+            body="头部 KOL：小鹿本鹿 [1]",
+            post_urls=(old_url,),
+            details={"links": [["[1] 鹿角咖啡", old_url]], "feedback": [["[1]", post.id or 0]]},
+        )
+        later = repos.AlertSpec(  # a later alert of the story repeats the KOL's signal
+            workspace_id=watch.workspace_id,
+            kind="spike",
+            level=2,
+            key="e",
+            title="鹿角 提及量激增",
+            body="本事件此前的信号：KOL 参与「小鹿本鹿」 03-02 10:00",
+            details={"story_signals": ["KOL 参与「小鹿本鹿」 03-02 10:00"]},
+        )
+        for spec in (shows_post, names_kol, unrelated, digest, later):
             repos.enqueue_alert(s, alert=spec, targets=[])
+        repos.put_detector_state(
+            s,
+            watch_id=watch.id,
+            detector="rules",
+            key="",
+            state={"signals": ["KOL 参与「小鹿本鹿」"]},
+            now=NOW,
+        )
     with any_db.write() as s:
         result = repos.pseudonymise_existing(s, privacy=PRIVACY)
-    assert result.alerts == 2
+    assert result.alerts == 4
     with any_db.read() as s:
         stored = {a.key: a for a in s.exec(select(AlertRow)).all()}
+        rule_state = s.exec(select(DetectorStateRow)).one().state
+    assert rule_state == {"signals": ["KOL 参与「匿名」"]}
+    assert stored["e"].body.endswith("「匿名」 03-02 10:00") and "小鹿本鹿" not in str(stored["e"].details)
+    assert stored["d"].body == "头部 KOL：匿名 [1]"
+    assert stored["d"].post_urls == ["https://m.weibo.cn/status/Pq3xYzAbC"]
+    assert stored["d"].details["links"] == [["[1] 鹿角咖啡", "https://m.weibo.cn/status/Pq3xYzAbC"]]
     for key in ("a", "b"):
         row = stored[key]
         text = json.dumps([row.title, row.body, row.post_urls, row.details], ensure_ascii=False)
