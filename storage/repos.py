@@ -1651,8 +1651,9 @@ def pseudonymise_existing(session: Session, *, privacy: Privacy) -> Pseudonymise
     if privacy.pseudonymise_below is None:
         return PseudonymiseResult(0, 0, 0)
     alerts = session.exec(select(AlertRow)).scalars().all()
-    # Who wrote the posts alerts show, read before authors are merged away.
-    shown = sorted({int(pk) for a in alerts for pk in a.post_ids})
+    # Who wrote the posts alerts show (a digest's only in its footnotes), read before authors
+    # are merged away.
+    shown = sorted({pk for a in alerts for pk, _ in _shown_posts(a)})
     post_authors: dict[int, int] = {}
     for chunk in _chunks(shown):
         post_authors.update(

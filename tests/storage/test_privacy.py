@@ -348,3 +348,31 @@ def test_db_pseudonymise_removes_the_account_from_stored_alerts(any_db: Database
         weibo_post("1", "b", followers=50).author
     )
     assert (stored["c"].title, stored["c"].body) == ("鹿角 提及量激增", "42 条")
+
+
+def test_db_pseudonymise_scrubs_a_digest_whose_posts_no_other_alert_shows(any_db: Database) -> None:
+    """A digest names its posts only in its footnotes (details "feedback"), never in post_ids."""
+
+    watch = _world_before_the_setting(any_db)
+    with any_db.read() as s:
+        post = s.exec(select(PostRow)).one()
+    digest = repos.AlertSpec(
+        workspace_id=watch.workspace_id,
+        kind="digest",
+        level=1,
+        key="d",
+        title="鹿角 周报",
+        body="头部 KOL：小鹿本鹿 [1]",
+        post_urls=(post.url,),
+        details={"links": [["[1] 鹿角咖啡", post.url]], "feedback": [["[1]", post.id or 0]]},
+    )
+    with any_db.write() as s:
+        repos.enqueue_alert(s, alert=digest, targets=[])
+    with any_db.write() as s:
+        result = repos.pseudonymise_existing(s, privacy=PRIVACY)
+    assert result.alerts == 1
+    with any_db.read() as s:
+        stored = s.exec(select(AlertRow)).one()
+    assert stored.body == "头部 KOL：匿名 [1]"
+    assert stored.post_urls == ["https://m.weibo.cn/status/Pq3xYzAbC"]
+    assert stored.details["links"] == [["[1] 鹿角咖啡", "https://m.weibo.cn/status/Pq3xYzAbC"]]
