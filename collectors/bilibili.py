@@ -53,6 +53,7 @@ from collectors.http import (
     expect_list,
     expect_object,
     fetch_json,
+    is_decimal,
     parse_count,
     parse_time,
 )
@@ -218,12 +219,6 @@ class VideoPage:
     has_more: bool
 
 
-def _is_rpid(value: str) -> bool:
-    """ASCII digits only (str.isdigit() also accepts "²", which int() rejects)."""
-
-    return value.isascii() and value.isdigit() and len(value) < 30
-
-
 def _minimal_author(mid: Any, name: Any) -> Author:
     author_id = expect_id(mid, "bilibili author mid")
     return Author(PLATFORM, author_id, str(name or ""), url=f"https://space.bilibili.com/{author_id}")
@@ -385,7 +380,7 @@ class BilibiliCollector(Collector):
         target = source.target.strip()
         if not target:
             raise CollectorError(f"bilibili {source.kind} source needs a target")
-        if source.kind == "user" and not target.isdigit():
+        if source.kind == "user" and not is_decimal(target):
             raise CollectorError(f"bilibili user target must be a numeric mid, got {target!r}")
         if source.kind == "video":
             return self._video(source, dict(cursor))
@@ -531,7 +526,8 @@ class BilibiliCollector(Collector):
         for pn in range(1, self.settings.max_pages_per_run + 1):
             params = {"type": 1, "oid": aid, "sort": 0, "ps": 20, "pn": pn}
             batch = parse_replies(await self._get(source, "/x/v2/reply", params), parent_id=bvid)
-            fresh = [c for c in batch if _is_rpid(c.post_id) and int(c.post_id) > floor]
+            rpids = [c for c in batch if is_decimal(c.post_id) and len(c.post_id) < 30]
+            fresh = [c for c in rpids if int(c.post_id) > floor]
             comments.extend(batch)  # the known ones too, for their fresh like counts
             newest = max([newest, *(int(c.post_id) for c in fresh)])
             if len(fresh) < len(batch) or not batch:

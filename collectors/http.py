@@ -860,6 +860,12 @@ def expect_list(value: Any, what: str) -> list[Any]:
     return value
 
 
+def is_decimal(text: str) -> bool:
+    """ASCII digits only: str.isdigit() also accepts "²" and other digits that int() rejects."""
+
+    return text.isascii() and text.isdigit()
+
+
 def expect_id(value: Any, what: str) -> str:
     """A platform id (number or string, at most 64 characters) as text, or ParseError."""
 

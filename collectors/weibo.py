@@ -57,6 +57,7 @@ from collectors.http import (
     expect_object,
     fetch_json,
     fetch_text,
+    is_decimal,
     parse_count,
     parse_time,
 )
@@ -82,14 +83,8 @@ class WeiboSettings(HttpSettings):
 # ------------------------------------------------------------------------------------------ parsing
 
 
-def _is_number(text: str) -> bool:
-    """ASCII digits only: str.isdigit() also accepts "²" and other digits int() rejects."""
-
-    return text.isascii() and text.isdigit()
-
-
 def _id_number(post_id: str) -> int:
-    if not _is_number(post_id) or len(post_id) > 30:
+    if not is_decimal(post_id) or len(post_id) > 30:
         raise ParseError(f"weibo id is not numeric: {post_id[:30]!r}")
     return int(post_id)
 
@@ -286,7 +281,7 @@ def parse_cards(payload: Any) -> TimelinePage:
             raise ParseError(f"weibo since_id of type {type(since_id).__name__}")
         token = {"since_id": str(since_id)}
     elif page not in (None, "", 0, "0"):
-        if isinstance(page, bool) or not _is_number(str(page)) or len(str(page)) > 9:
+        if isinstance(page, bool) or not is_decimal(str(page)) or len(str(page)) > 9:
             raise ParseError(f"weibo page {page!r} is not a number")
         token = {"page": int(page)}
     if not mblogs:
@@ -452,7 +447,7 @@ def parse_hot_html(html: Any, *, now: datetime) -> list[HotEntry]:
         row = cell.parent
         rank_cell = row.find("td", class_="td-01") if isinstance(row, Tag) else None
         rank_text = rank_cell.get_text(strip=True) if isinstance(rank_cell, Tag) else ""
-        rank = int(rank_text) if _is_number(rank_text) and len(rank_text) < 10 else None
+        rank = int(rank_text) if is_decimal(rank_text) and len(rank_text) < 10 else None
         span = cell.find("span")
         span_text = span.get_text(" ", strip=True) if isinstance(span, Tag) else ""
         heat_match = _HEAT.search(span_text)
@@ -536,7 +531,7 @@ class WeiboCollector(Collector):
     def _page_params(self, source: SourceSpec, token: Mapping[str, Any] | None) -> tuple[dict[str, Any], str]:
         target = source.target.strip()
         if source.kind == "user":
-            if not _is_number(target):
+            if not is_decimal(target):
                 raise CollectorError(f"weibo user target must be a numeric uid, got {target!r}")
             params: dict[str, Any] = {"type": "uid", "value": target, "containerid": f"107603{target}"}
         else:

@@ -240,3 +240,21 @@ async def test_wbi_keys_are_refetched_when_the_shanghai_day_changes() -> None:
 def test_trailing_ellipsis_is_dropped_only_from_cut_posts(mblog: dict[str, Any], text: str) -> None:
     data = {"id": "5010000000000100", "created_at": "刚刚", "user": {"id": 1}, **mblog}
     assert weibo.parse_mblog(data, now=NOW).text == text
+
+
+@pytest.mark.parametrize("target", ["²", "１２３", "12a", "-5"])
+async def test_bilibili_user_target_must_be_ascii_digits_before_any_request(target: str) -> None:
+    # str.isdigit() accepts "²" and "１２３": such a mid went to the platform and came back as "gone".
+    sent: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        sent.append(request)
+        return httpx.Response(200, json={"code": -404, "message": "啥都木有"})
+
+    settings_ = bilibili.BilibiliSettings(base_url="https://api.bili.test", rate_per_s=1000, burst=100)
+    async with make_client(settings_, transport=httpx.MockTransport(handler), cookies={}) as client:
+        collector = bilibili.BilibiliCollector(client, settings_)
+        with pytest.raises(CollectorError, match="numeric mid") as info:
+            async for _ in collector.collect(SourceSpec("bilibili", "user", target), {}):
+                pass
+    assert type(info.value) is CollectorError and sent == []
