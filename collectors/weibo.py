@@ -506,8 +506,13 @@ class WeiboCollector(Collector):
             raise CollectorError(f"weibo has no kind {source.kind!r} (known: {sorted(self.kinds)})")
         if source.kind == "hot":
             return self._hot(source)
-        if not source.target.strip():
+        target = source.target.strip()
+        if not target:
             raise CollectorError(f"weibo {source.kind} source needs a target")
+        if source.kind == "user" and not is_decimal(target):
+            # Checked before the profile call: Weibo answers any other uid with ok:0, which reads
+            # as a deleted account ("gone") rather than a misconfigured source.
+            raise CollectorError(f"weibo user target must be a numeric uid, got {target!r}")
         return self._walk(source, dict(cursor))
 
     def _key(self, source: SourceSpec) -> str:
@@ -530,9 +535,7 @@ class WeiboCollector(Collector):
 
     def _page_params(self, source: SourceSpec, token: Mapping[str, Any] | None) -> tuple[dict[str, Any], str]:
         target = source.target.strip()
-        if source.kind == "user":
-            if not is_decimal(target):
-                raise CollectorError(f"weibo user target must be a numeric uid, got {target!r}")
+        if source.kind == "user":  # a numeric uid (checked in collect)
             params: dict[str, Any] = {"type": "uid", "value": target, "containerid": f"107603{target}"}
         else:
             search_type = str(source.options.get("search_type", "1"))

@@ -242,19 +242,24 @@ def test_trailing_ellipsis_is_dropped_only_from_cut_posts(mblog: dict[str, Any],
     assert weibo.parse_mblog(data, now=NOW).text == text
 
 
+@pytest.mark.parametrize("platform", ["weibo", "bilibili"])
 @pytest.mark.parametrize("target", ["²", "１２３", "12a", "-5"])
-async def test_bilibili_user_target_must_be_ascii_digits_before_any_request(target: str) -> None:
-    # str.isdigit() accepts "²" and "１２３": such a mid went to the platform and came back as "gone".
+async def test_user_target_must_be_ascii_digits_before_any_request(platform: str, target: str) -> None:
+    # str.isdigit() accepts "²" and "１２３"; and Weibo answers a bad uid's profile call with ok:0,
+    # Bilibili a bad mid's with -404: both read as a deleted account, not a misconfigured source.
     sent: list[httpx.Request] = []
 
     def handler(request: httpx.Request) -> httpx.Response:
         sent.append(request)
+        if platform == "weibo":
+            return httpx.Response(200, json={"ok": 0, "msg": "这里还没有内容"})
         return httpx.Response(200, json={"code": -404, "message": "啥都木有"})
 
-    settings_ = bilibili.BilibiliSettings(base_url="https://api.bili.test", rate_per_s=1000, burst=100)
+    cls: Any = weibo.WeiboCollector if platform == "weibo" else bilibili.BilibiliCollector
+    settings_ = cls.Settings(base_url=f"https://{platform}.test", rate_per_s=1000, burst=100)
     async with make_client(settings_, transport=httpx.MockTransport(handler), cookies={}) as client:
-        collector = bilibili.BilibiliCollector(client, settings_)
-        with pytest.raises(CollectorError, match="numeric mid") as info:
-            async for _ in collector.collect(SourceSpec("bilibili", "user", target), {}):
+        collector = cls(client, settings_)
+        with pytest.raises(CollectorError, match="must be a numeric") as info:
+            async for _ in collector.collect(SourceSpec(platform, "user", target), {}):
                 pass
     assert type(info.value) is CollectorError and sent == []
