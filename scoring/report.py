@@ -48,12 +48,14 @@ COMPONENT_LABELS: dict[str, str] = {
 
 @dataclass(frozen=True, slots=True)
 class KolChange:
-    """One author compared across two rankings; `previous` is None for a newcomer."""
+    """One author compared across two rankings; `previous_score` is None for a newcomer."""
 
     current: KolScore
-    previous: KolScore | None
-    score_delta: float
-    growth_per_week: float | None
+    previous_score: float | None
+
+    @property
+    def score_delta(self) -> float | None:
+        return None if self.previous_score is None else round(self.current.score - self.previous_score, 4)
 
 
 @dataclass(frozen=True, slots=True)

@@ -638,9 +638,20 @@ REQUIRED = {
 def test_cli_rank_json_shape(cli_world: tuple[World, Path], capsys: pytest.CaptureFixture[str]) -> None:
     world, path = cli_world
     _hourly(world)
+    # BIG 20 points lower a week ago: a riser, shown with the week-old score.
+    with world.db.write() as s:
+        big_pk = s.exec(select(AuthorRow.id).where(AuthorRow.author_id == BIG.author_id)).one()
+        week_old = (KolScoreRow.author_pk == big_pk, KolScoreRow.computed_at == WEEK_AGO)
+        s.exec(update(KolScoreRow).where(*week_old).values(score=KolScoreRow.score - 20))
+        big_then = s.exec(select(KolScoreRow.score).where(*week_old)).one()
     assert main(["--settings", str(path), "kol", "rank", "--watch", "瑞幸", "--top", "3", "--json"]) == 0
     doc = json.loads(capsys.readouterr().out)
     [watch] = doc["watches"]
+    [riser] = watch["rising"]
+    assert riser["author_id"] == BIG.author_id and riser["previous_score"] == pytest.approx(big_then)
+    assert riser["score_delta"] == pytest.approx(riser["score"] - big_then, abs=1e-3)
+    assert main(["--settings", str(path), "kol", "rank", "--watch", "瑞幸"]) == 0
+    assert f"↑ {BIG.name}: {big_then:.1f} → {riser['score']:.1f}" in capsys.readouterr().out
     assert watch["watch"] == "瑞幸" and watch["workspace"] == "acme" and watch["ranked"] == 7
     # Compared with the week-old ranking (default --period 7d), not with the run an hour before.
     assert watch["computed_at"] == NOW.isoformat() and watch["previous_computed_at"] == WEEK_AGO.isoformat()

@@ -130,16 +130,16 @@ def _ranking(
 
     with db.read() as session:
         latest = kol_queries.computation_as_of(session, watch_id=watch.id)
-    if compute or latest is None:
-        why = "--compute" if compute else "no stored KOL ranking yet"
-        print(f"{watch.workspace}/{watch.name}: {why}: ranking now", file=err)
-        result = score_watch(db, watch.id, scoring_settings(settings), now=now)
-        print(f"{watch.workspace}/{watch.name}: stored {result.rows} scores", file=err)
-        with db.read() as session:
-            latest = kol_queries.computation_as_of(session, watch_id=watch.id)
-    if latest is None:
-        return None
+        if latest is not None and not compute:
+            return kol_queries.ranking_at(session, watch_id=watch.id, computed_at=latest)
+    why = "--compute" if compute else "no stored KOL ranking yet"
+    print(f"{watch.workspace}/{watch.name}: {why}: ranking now", file=err)
+    result = score_watch(db, watch.id, scoring_settings(settings), now=now)
+    print(f"{watch.workspace}/{watch.name}: stored {result.rows} scores", file=err)
     with db.read() as session:
+        latest = kol_queries.computation_as_of(session, watch_id=watch.id)
+        if latest is None:
+            return None
         return kol_queries.ranking_at(session, watch_id=watch.id, computed_at=latest)
 
 
@@ -148,7 +148,7 @@ class _Changes:
     """What changed over the period, as `KolScore`s (rules and query shared with the bot)."""
 
     period: timedelta
-    baseline: kol_queries.StoredRanking | None
+    baseline_at: datetime | None  # the ranking compared with (None: none about a period before)
     rising: list[report.KolChange]
     new: list[report.KolChange]
     negative: list[tuple[KolScore, kol_queries.SentimentShift]]
@@ -169,23 +169,13 @@ def _changes(
         found = kol_queries.kol_changes(
             session, watch_id=watch.id, end=current.computed_at, period=period, platform=platform
         )
-        baseline = (
-            None
-            if found.baseline_at is None
-            else kol_queries.ranking_at(session, watch_id=watch.id, computed_at=found.baseline_at)
-        )
+    # `found.previous` has the baseline's scores: its full ranking (every row's components and
+    # reasons) is not read for them.
     now_by_pk = _by_pk(current)
-    then_by_pk = {} if baseline is None else _by_pk(baseline)
-    rising = [
-        report.KolChange(now_by_pk[pk], then_by_pk.get(pk), delta, now_by_pk[pk].raw.get("growth_per_week"))
-        for pk, delta in found.rising[:RISING_SHOWN]
-    ]
-    new = [
-        report.KolChange(now_by_pk[pk], None, now_by_pk[pk].score, now_by_pk[pk].raw.get("growth_per_week"))
-        for pk in found.new[:RISING_SHOWN]
-    ]
+    rising = [report.KolChange(now_by_pk[pk], found.previous[pk]) for pk, _ in found.rising[:RISING_SHOWN]]
+    new = [report.KolChange(now_by_pk[pk], None) for pk in found.new[:RISING_SHOWN]]
     negative = [(now_by_pk[t.author_pk], t) for t in found.turned_negative]
-    return _Changes(period, baseline, rising, new, negative)
+    return _Changes(period, found.baseline_at, rising, new, negative)
 
 
 # --------------------------------------------------------------------------- text layout
@@ -291,8 +281,8 @@ def _change_json(change: report.KolChange) -> dict[str, Any]:
         "author_id": s.author_id,
         "name": s.name,
         "score": s.score,
-        "previous_score": None if change.previous is None else change.previous.score,
-        "score_delta": None if change.previous is None else change.score_delta,
+        "previous_score": change.previous_score,
+        "score_delta": change.score_delta,
     }
 
 
@@ -316,12 +306,12 @@ def _period_text(period: timedelta) -> str:
 
 def render_changes(changes: _Changes) -> str:
     span = _period_text(changes.period)
-    if changes.baseline is None:
+    if changes.baseline_at is None:
         lines = [f"  over {span}: no stored ranking from about {span} before to compare with (no rising/new)"]
     else:
-        lines = [f"  over {span} (vs the ranking of {changes.baseline.computed_at:%Y-%m-%d %H:%M} UTC):"]
+        lines = [f"  over {span} (vs the ranking of {changes.baseline_at:%Y-%m-%d %H:%M} UTC):"]
         for c in changes.rising:
-            before = "?" if c.previous is None else f"{c.previous.score:.1f}"
+            before = "?" if c.previous_score is None else f"{c.previous_score:.1f}"
             who = _one_line(c.current.name or c.current.author_id)
             lines.append(f"    ↑ {who}: {before} → {c.current.score:.1f}")
         for c in changes.new:
@@ -381,13 +371,13 @@ def _watch_json(
     changes: _Changes | None,
 ) -> dict[str, Any]:
     rank_of = {s.key: i for i, s in enumerate(current.scores, 1)} if current else {}
-    baseline = None if changes is None else changes.baseline
+    baseline_at = None if changes is None else changes.baseline_at
     return {
         "workspace": watch.workspace,
         "watch": watch.name,
         "computed_at": None if current is None else current.computed_at.isoformat(),
         "period_hours": None if changes is None else changes.period.total_seconds() / 3600,
-        "previous_computed_at": None if baseline is None else baseline.computed_at.isoformat(),
+        "previous_computed_at": None if baseline_at is None else baseline_at.isoformat(),
         "window_days": None if current is None else current.window_days,
         "ranked": 0 if current is None else len(current.scores),
         "authors": [{"rank": rank_of[s.key], **report.to_json_dict(s)} for s in shown],
