@@ -60,6 +60,9 @@ def test_shipped_settings_are_valid() -> None:
     [
         ("[database\nurl = 1", ("not valid TOML",)),
         ("[service]\ntick_s = -1", ("service.tick_s", "greater than 0")),
+        ('[service]\ndelivery_retry_for = "soon"', ("service.delivery_retry_for", "not a duration")),
+        ('[service]\ndelivery_backoff_max = "0s"', ("service.delivery_backoff_max", "positive")),
+        ("[database]\nretention_days = 0", ("database.retention_days", "greater than or equal to 1")),
         ("[bogus]\nx = 1", ("bogus", "unknown key")),
         (
             '[[workspaces]]\nname = "a"\ntimezone = "Mars/Olympus"',
