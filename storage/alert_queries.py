@@ -44,13 +44,16 @@ class MentionFact:
 
 
 def _brand_mentions(watch_id: int, start: datetime, end: datetime) -> tuple[ColumnElement[bool], ...]:
-    """A watch's brand mentions (competitors excluded, as in the counters) in [start, end)."""
+    """A watch's brand mentions (competitors excluded, as in the counters) in [start, end).
+
+    `competitor == ""` rather than `is_competitor` (the same rows): it is how the counters select
+    them, and ix_mention_subject_created serves it."""
 
     return (
         MentionRow.watch_id == watch_id,
+        MentionRow.competitor == "",
         MentionRow.created_at >= start,
         MentionRow.created_at < end,
-        col(MentionRow.is_competitor).is_(False),
     )
 
 
@@ -60,10 +63,10 @@ def mention_authors(
     """(name, followers, posts count) of the author of each brand mention in [start, end): what
     the 水军 baseline needs, without the posts' text and keywords `mention_facts` reads."""
 
+    # The mention's own copy of its post's author: no post row is read.
     rows = session.exec(
         select(AuthorRow.name, AuthorRow.followers, AuthorRow.posts_count)
-        .join(PostRow, col(AuthorRow.id) == col(PostRow.author_pk))
-        .join(MentionRow, col(MentionRow.post_pk) == col(PostRow.id))
+        .join(MentionRow, col(MentionRow.author_pk) == col(AuthorRow.id))
         .where(*_brand_mentions(watch_id, start, end))
     ).all()
     return [(name or "", followers, posts_count) for name, followers, posts_count in rows]
