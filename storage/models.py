@@ -217,7 +217,7 @@ class MentionRow(SQLModel, table=True):
     is_competitor: bool = False
     competitor: str = ""
     label: str = "unscored"
-    # likes + 2*comments + 3*reposts of the post (missing counts as 0), as ENGAGEMENT_SQL ranks.
+    # likes + 2*comments + 3*reposts of the post (missing counts as 0): repos.POST_ENGAGEMENT_SQL.
     engagement: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
     # Indexed for the foreign key: deleting or merging an author must not scan every mention.
     author_pk: int = Field(foreign_key="author.id", index=True)
