@@ -337,9 +337,10 @@ def brand_rows(keys: Sequence[Key], alerts: dict[str, list[ReplayAlert]]) -> lis
 
 def quiet_rows(
     keys: Sequence[Key], alerts: dict[str, list[ReplayAlert]], days: int = 31
-) -> tuple[list[tuple], float, float]:
+) -> tuple[list[tuple], float | None, float | None]:
     """Per quiet key: alerts in January (all kinds), per 30 days, how many came from 5-minute
-    volume buckets. Returns the rows, the mean over all quiet keys and over those at >= 20/h."""
+    volume buckets. Returns the rows, the mean over all quiet keys and over those at >= 20/h
+    (None without such keys: no keys is no evidence, not 0.00)."""
 
     rows, rates, busy = [], [], []
     for key in (k for k in keys if k.group == "quiet"):
@@ -361,12 +362,12 @@ def quiet_rows(
                 ", ".join(f"{k} {v}" for k, v in sorted(kinds.items())) or "-",
             )
         )
-    return rows, statistics.fmean(rates) if rates else 0.0, statistics.fmean(busy) if busy else 0.0
+    return rows, statistics.fmean(rates) if rates else None, statistics.fmean(busy) if busy else None
 
 
 def burst_rows(
     keys: Sequence[Key], alerts: dict[str, list[ReplayAlert]], days: int = 31
-) -> tuple[list[tuple], list[float], float]:
+) -> tuple[list[tuple], list[float], float | None]:
     rows, delays, false_total = [], [], 0
     for key in (k for k in keys if k.group == "burst"):
         jan = [a for a in alerts[key.name] if a.created_at >= JAN_START]
@@ -397,7 +398,7 @@ def burst_rows(
             )
         false_total += sum(1 for a in jan if a.key not in explained)
     n = sum(1 for k in keys if k.group == "burst")
-    return rows, delays, false_total * 30 / days / max(n, 1)
+    return rows, delays, false_total * 30 / days / n if n else None
 
 
 def _h(value: float | None) -> str:
@@ -442,16 +443,42 @@ NOTES = """### Reading the results
 # --- main ------------------------------------------------------------------------------------
 
 
+def _quiet_bases(value: str) -> list[float]:
+    known = sorted({base for _, base in QUIET})
+    try:
+        bases = [float(b) for b in value.split(",") if b.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not numbers: {value!r}") from None
+    # A base without a quiet key would replay none and report 0.00 false alerts.
+    if not bases or set(bases) - set(known):
+        raise argparse.ArgumentTypeError(f"choose from {', '.join(f'{b:g}' for b in known)}, got {value!r}")
+    return bases
+
+
+def _json_object(value: str) -> dict[str, object]:
+    try:
+        parsed = json.loads(value)
+    except json.JSONDecodeError as exc:
+        raise argparse.ArgumentTypeError(f"not JSON: {exc}") from None
+    if not isinstance(parsed, dict):
+        raise argparse.ArgumentTypeError("must be a JSON object")
+    return parsed
+
+
 def main(argv: Sequence[str] | None = None, *, emit: Callable[[str], None] = print) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--write", action="store_true", help="write benchmarks/RESULTS-replay.md")
     ap.add_argument("--seed", type=int, default=20250101)
     ap.add_argument("--alerts", type=Path, help="also write every alert as JSONL to this file")
     ap.add_argument("--groups", default=",".join(GROUPS), help="key groups to replay (iterating)")
-    ap.add_argument("--quiet-bases", help="only quiet keys of these posts/h, e.g. 40,300 (iterating)")
+    ap.add_argument(
+        "--quiet-bases", type=_quiet_bases, help="only quiet keys of these posts/h, e.g. 40,300 (iterating)"
+    )
     ap.add_argument("--days", type=int, default=31, choices=range(1, 32), metavar="1..31")
     ap.add_argument("--within", choices=tuple(WITHIN_HOUR), default="bunched", help="posts inside an hour")
-    ap.add_argument("--alerts-settings", help="JSON for [alerts] (e.g. to try other thresholds)")
+    ap.add_argument(
+        "--alerts-settings", type=_json_object, help="JSON for [alerts] (e.g. to try other thresholds)"
+    )
     args = ap.parse_args(argv)
     if not (trending_dir() / "weibo_hot_hourly_2025-01.csv").exists():
         emit(f"skipped: no hot-search data under {trending_dir()} (set KOLWATCH_SHARED)")
@@ -462,7 +489,7 @@ def main(argv: Sequence[str] | None = None, *, emit: Callable[[str], None] = pri
     unknown = set(groups) - set(GROUPS)
     if unknown:
         ap.error(f"--groups: unknown {', '.join(sorted(unknown))} (known: {', '.join(GROUPS)})")
-    bases = [float(b) for b in args.quiet_bases.split(",")] if args.quiet_bases else None
+    bases = args.quiet_bases
     full = groups == list(GROUPS) and bases is None and args.days == 31 and not args.alerts_settings
     if args.write and not full:
         ap.error("--write needs the full evaluation (no --groups, --quiet-bases, --days, --alerts-settings)")
@@ -474,7 +501,7 @@ def main(argv: Sequence[str] | None = None, *, emit: Callable[[str], None] = pri
     built = time.monotonic() - started
     settings = replay_settings(
         Settings(
-            alerts=json.loads(args.alerts_settings) if args.alerts_settings else {},
+            alerts=args.alerts_settings or {},
             workspaces=(
                 WorkspaceSettings(
                     name="eval", watches=tuple(WatchSettings(name=k.name, query=k.query) for k in keys)
@@ -510,10 +537,10 @@ def main(argv: Sequence[str] | None = None, *, emit: Callable[[str], None] = pri
         ),
         (
             "false alerts, quiet keys (all kinds)",
-            f"{busy_rate:.2f} per key per 30 d at >= 20 posts/h; {quiet_rate:.2f} over all quiet keys",
+            f"{_h(busy_rate)} per key per 30 d at >= 20 posts/h; {_h(quiet_rate)} over all quiet keys",
             "<= 1",
         ),
-        ("unexplained alerts, burst keys", f"{burst_false:.2f} per key per 30 d", "<= 1"),
+        ("unexplained alerts, burst keys", f"{_h(burst_false)} per key per 30 d", "<= 1"),
         (
             "volume episodes per incident/burst",
             f"max {max(episodes, default=0)}, mean {statistics.fmean(episodes) if episodes else 0:.2f}",
@@ -556,8 +583,8 @@ def main(argv: Sequence[str] | None = None, *, emit: Callable[[str], None] = pri
         + table(("key", "hours on list", "alerts", "incidents", "explained", "unexplained"), brands),
         "### Quiet keys (background only)\n\nEvery alert of every kind counts as false.\n\n"
         + table(("key", "base posts/h", "alerts", "of which 5-min volume", "per 30 d", "kinds"), quiet)
-        + f"\n\nQuiet keys at >= 20 posts/h: **{busy_rate:.2f}** alerts per key per 30 days; all quiet "
-        f"keys: **{quiet_rate:.2f}**.",
+        + f"\n\nQuiet keys at >= 20 posts/h: **{_h(busy_rate)}** alerts per key per 30 days; all quiet "
+        f"keys: **{_h(quiet_rate)}**.",
         "### Injected bursts (6 h, shape of eval_detectors.BURST_SHAPE)\n\n"
         + table(
             ("key", "base/h", "burst", "onset", "detected", "delay h", "episodes", "escalations", "kinds"),
