@@ -367,16 +367,12 @@ def store_new_posts(
     Sources of all workspaces (hot lists, workspace_id None) match all watches, new posts only.
     """
 
-    new = repos.upsert_posts(session, posts=posts, analyses=analyses, now=now, privacy=privacy)
+    batch = repos.store_posts(session, posts=posts, analyses=analyses, now=now, privacy=privacy)
+    new = batch.new
     copies = duplicates.assign(session, new, now)
     if copies:
         repos.mark_duplicates(session, copies=copies)
-    seen: list[repos.StoredPost] = []
-    if workspace_id is not None:
-        fresh = {(s.post.platform, s.post.post_id) for s in new}
-        old = [(p, a) for p, a in zip(posts, analyses, strict=True) if (p.platform, p.post_id) not in fresh]
-        if old:
-            seen = repos.stored_posts(session, posts=[p for p, _ in old], analyses=[a for _, a in old])
+    seen = batch.seen if workspace_id is not None else []
     return new, match_and_count(session, matchers, new, workspace_id=workspace_id, seen=seen)
 
 

@@ -674,6 +674,12 @@ class StoredPost:
     author_pk: int
 
 
+@dataclass(frozen=True)
+class StoredBatch:
+    new: list[StoredPost]  # stored by this call
+    seen: list[StoredPost]  # stored before (their counts refreshed), with their stored author
+
+
 def upsert_posts(
     session: Session,
     *,
@@ -683,11 +689,27 @@ def upsert_posts(
     privacy: Privacy = Privacy(),
     dup_of: dict[tuple[str, str], int] | None = None,
 ) -> list[StoredPost]:
-    """Store posts idempotently; return only the posts that were not stored before.
+    """Store posts idempotently; return only the posts that were not stored before (`store_posts`
+    also returns the re-seen ones)."""
+
+    return store_posts(session, posts=posts, analyses=analyses, now=now, privacy=privacy, dup_of=dup_of).new
+
+
+def store_posts(
+    session: Session,
+    *,
+    posts: Sequence[Post],
+    analyses: Sequence[Analysis],
+    now: datetime,
+    privacy: Privacy = Privacy(),
+    dup_of: dict[tuple[str, str], int] | None = None,
+) -> StoredBatch:
+    """Store posts idempotently: the new ones, and the ones stored before.
 
     Re-seen posts get their counts refreshed (likes, reposts, comments, views grow over time), and
-    with them their mentions' engagement and the counters of those mentions' buckets; they are not
-    returned, so they are never matched, counted or alerted on twice.
+    with them their mentions' engagement and the counters of those mentions' buckets. Only `new`
+    posts are to be counted and alerted on; `seen` lets a workspace match posts another
+    workspace's source stored first (kolwatch.pipeline.store_new_posts).
     """
 
     if len(posts) != len(analyses):
@@ -696,20 +718,15 @@ def upsert_posts(
     for post, analysis in zip(posts, analyses, strict=True):
         pairs[(post.platform, post.post_id)] = (post, analysis)
     if not pairs:
-        return []
+        return StoredBatch([], [])
     accounts = _one_per_account(p.author for p, _ in pairs.values())
     author_pks = upsert_authors(session, authors=accounts.values(), now=now, privacy=privacy)
     # The same decision upsert_authors made: a pseudonymised author's posts get a URL without the uid.
     hidden = {key: identity_tokens(a) for key, a in accounts.items() if privacy.applies(a)}
 
-    existing: dict[tuple[str, str], int] = {}
-    for chunk in _chunks(list(pairs), 200):
-        for pk, platform, post_id in session.exec(
-            select(PostRow.id, PostRow.platform, PostRow.post_id).where(
-                tuple_(col(PostRow.platform), col(PostRow.post_id)).in_(list(chunk))
-            )
-        ).all():
-            existing[(platform, post_id)] = pk
+    found = _stored_keys(session, list(pairs))
+    existing = {key: pk for key, (pk, _) in found.items()}
+    seen = [StoredPost(pk, *pairs[key], author_pk=author) for key, (pk, author) in found.items()]
 
     if existing:
         refresh = [
@@ -785,25 +802,25 @@ def upsert_posts(
                     author_pk=author_pks[(post.author.platform, post.author.author_id)],
                 )
             )
-    return new
+    # Stored by another process between the lookup and the insert: seen, not lost.
+    raced = set(fresh) - {(sp.post.platform, sp.post.post_id) for sp in new}
+    if raced:
+        found = _stored_keys(session, sorted(raced))
+        seen += [StoredPost(pk, *pairs[key], author_pk=author) for key, (pk, author) in found.items()]
+    return StoredBatch(new, seen)
 
 
-def stored_posts(
-    session: Session, *, posts: Sequence[Post], analyses: Sequence[Analysis]
-) -> list[StoredPost]:
-    """The given posts that are already stored, with their primary keys (posts not stored are left
-    out). For matching a page's re-seen posts against a workspace that has not matched them yet."""
+def _stored_keys(session: Session, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], tuple[int, int]]:
+    """(pk, author pk) of the stored posts among these (platform, post_id) keys."""
 
-    pairs = {(p.platform, p.post_id): (p, a) for p, a in zip(posts, analyses, strict=True)}
-    out: list[StoredPost] = []
-    for chunk in _chunks(list(pairs), 200):
+    out: dict[tuple[str, str], tuple[int, int]] = {}
+    for chunk in _chunks(list(keys), 200):
         for pk, platform, post_id, author_pk in session.exec(
             select(PostRow.id, PostRow.platform, PostRow.post_id, PostRow.author_pk).where(
                 tuple_(col(PostRow.platform), col(PostRow.post_id)).in_(list(chunk))
             )
         ).all():
-            post, analysis = pairs[(platform, post_id)]
-            out.append(StoredPost(pk=pk, post=post, analysis=analysis, author_pk=author_pk))
+            out[(platform, post_id)] = (pk, author_pk)
     return out
 
 

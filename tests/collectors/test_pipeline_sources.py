@@ -176,7 +176,7 @@ async def test_a_failure_while_storing_is_not_blamed_on_the_collector(
     def locked(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("database is locked")
 
-    monkeypatch.setattr(repos, "upsert_posts", locked)
+    monkeypatch.setattr(repos, "store_posts", locked)
     [summary] = await world.run()
     assert summary.health == "parse_error"
     assert summary.message == "internal error storing a weibo page: RuntimeError: database is locked"

@@ -136,6 +136,30 @@ def test_a_mention_of_a_post_that_is_not_stored_is_refused(any_db: Database) -> 
         repos.add_mentions(s, mentions=[repos.MentionSpec(watch.id, 987, NOW)])
 
 
+def test_store_posts_returns_the_seen_posts_even_when_another_process_stored_them_meanwhile(
+    any_db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with any_db.write() as s:
+        [first] = repos.upsert_posts(s, posts=[post("1")], analyses=[analysis()], now=NOW)
+    with any_db.write() as s:
+        batch = repos.store_posts(s, posts=[post("1"), post("2")], analyses=[analysis()] * 2, now=NOW)
+    assert [sp.post.post_id for sp in batch.new] == ["2"]
+    assert [(sp.pk, sp.author_pk) for sp in batch.seen] == [(first.pk, first.author_pk)]
+
+    # The lookup misses post 1 (stored by another process just after it), so its insert conflicts.
+    lookup = repos._stored_keys
+    calls: list[int] = []
+
+    def racing(session: object, keys: list[tuple[str, str]]) -> dict[tuple[str, str], tuple[int, int]]:
+        calls.append(len(keys))
+        return {} if len(calls) == 1 else lookup(session, keys)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(repos, "_stored_keys", racing)
+    with any_db.write() as s:
+        raced = repos.store_posts(s, posts=[post("1")], analyses=[analysis()], now=NOW)
+    assert raced.new == [] and [sp.pk for sp in raced.seen] == [first.pk] and len(calls) == 2
+
+
 def test_unknown_count_does_not_erase_a_known_one(any_db: Database) -> None:
     with any_db.write() as s:
         repos.upsert_posts(s, posts=[post("1", likes=7)], analyses=[analysis()], now=NOW)
