@@ -4,10 +4,13 @@ under `<directory>/attachments/<notice id>/`.
 
 Targets and attachment names are untrusted (they come from settings and from collected data),
 so both are reduced to safe file names and can never leave the directory. No rate limits apply.
+`file` writes in a worker thread: a digest's attachments (charts, HTML, a CSV of every mention)
+run to megabytes, and the outbox sender shares its event loop with the bot's polling.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import re
@@ -81,29 +84,33 @@ class FileNotifier:
             return DeliveryResult.failed(0, 1, f"resume_from={resume_from} outside 0..1")
         if resume_from == 1:
             return DeliveryResult.delivered(1)
-        nid = notice_id(notice)
         try:
-            self._dir.mkdir(parents=True, exist_ok=True)
-            saved: list[str] = []
-            if notice.attachments:
-                att_dir = self._dir / "attachments" / nid
-                att_dir.mkdir(parents=True, exist_ok=True)
-                for index, att in enumerate(notice.attachments):
-                    path = att_dir / f"{index:02d}-{safe_name(att.name)}"
-                    path.write_bytes(att.data)
-                    saved.append(str(path.relative_to(self._dir)))
-            record = {
-                "id": nid,
-                "at": datetime.now(UTC).isoformat(),
-                "dedup_key": clean_text(notice.dedup_key),
-                "level": notice.level,
-                "title": clean_text(notice.title),
-                "body_lines": [clean_text(line) for line in notice.body_lines],
-                "links": [[clean_text(label), clean_text(url)] for label, url in notice.links],
-                "attachments": saved,
-            }
-            with (self._dir / f"{safe_name(target, 'notices')}.jsonl").open("a", encoding="utf-8") as fh:
-                fh.write(json.dumps(record, ensure_ascii=False) + "\n")
+            await asyncio.to_thread(self._write, notice, target)
         except OSError as exc:
             return DeliveryResult.failed(0, 1, f"file write failed: {exc.strerror or exc}")
         return DeliveryResult.delivered(1)
+
+    def _write(self, notice: Notice, target: str) -> None:
+        """The notice's attachments, then its JSON line (blocking file I/O)."""
+        nid = notice_id(notice)
+        self._dir.mkdir(parents=True, exist_ok=True)
+        saved: list[str] = []
+        if notice.attachments:
+            att_dir = self._dir / "attachments" / nid
+            att_dir.mkdir(parents=True, exist_ok=True)
+            for index, att in enumerate(notice.attachments):
+                path = att_dir / f"{index:02d}-{safe_name(att.name)}"
+                path.write_bytes(att.data)
+                saved.append(str(path.relative_to(self._dir)))
+        record = {
+            "id": nid,
+            "at": datetime.now(UTC).isoformat(),
+            "dedup_key": clean_text(notice.dedup_key),
+            "level": notice.level,
+            "title": clean_text(notice.title),
+            "body_lines": [clean_text(line) for line in notice.body_lines],
+            "links": [[clean_text(label), clean_text(url)] for label, url in notice.links],
+            "attachments": saved,
+        }
+        with (self._dir / f"{safe_name(target, 'notices')}.jsonl").open("a", encoding="utf-8") as fh:
+            fh.write(json.dumps(record, ensure_ascii=False) + "\n")

@@ -10,6 +10,7 @@ import hmac
 import io
 import json
 import logging
+import threading
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -712,6 +713,23 @@ async def test_file_notifier_keeps_hostile_names_inside_directory(tmp_path: Path
     record = json.loads((tmp_path / jsonl).read_text(encoding="utf-8"))
     assert record["title"] == "t" and len(record["attachments"]) == 2
     assert (tmp_path / "out" / record["attachments"][0]).read_bytes() == b"echo"
+
+
+async def test_file_notifier_writes_off_the_event_loop(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A digest's attachments run to megabytes; the outbox shares its loop with the bot's polling.
+    writers: list[int] = []
+    write_bytes = Path.write_bytes
+
+    def recording(self: Path, data: bytes) -> int:
+        writers.append(threading.get_ident())
+        return write_bytes(self, data)
+
+    monkeypatch.setattr(Path, "write_bytes", recording)
+    notice = Notice("t", dedup_key="k", attachments=(Attachment("report.csv", "text/csv", b"a,b"),))
+    assert (await FileNotifier(tmp_path).send(notice, "x")).ok
+    assert writers and threading.get_ident() not in writers
 
 
 async def test_file_notifier_reports_unwritable_directory(tmp_path: Path) -> None:
