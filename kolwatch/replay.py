@@ -379,10 +379,7 @@ def replay(
         matchers = MatcherCache()
         duplicates = DuplicateWindow(settings.nlp.near_duplicate_threshold)
         secrets = Secrets({})
-        last_alert = 0
-        with database.read() as session:
-            existing = alert_queries.alerts_after(session, after_id=0)
-            last_alert = max((a.id or 0 for a, _ in existing), default=0)
+        last_alert = 0  # the database was empty (check_replay_target): every alert is the replay's
 
         def run_job(at: datetime) -> None:
             nonlocal last_alert
@@ -446,7 +443,3 @@ def replay(
     finally:
         if own_db:
             database.dispose()
-
-
-def alert_lines(alerts: Iterable[ReplayAlert]) -> list[str]:
-    return [json.dumps(a.to_json(), ensure_ascii=False) for a in alerts]
