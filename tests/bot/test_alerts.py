@@ -177,6 +177,49 @@ def test_escalation_is_a_new_alert_of_the_same_incident() -> None:
     assert up.previous == trends.Level.BLUE
 
 
+def test_a_story_alerts_when_it_opens_escalates_or_gains_a_kind_then_closes() -> None:
+    def step(
+        state: rules.RuleState, kind: str, level: trends.Level, hours: float, signal: str
+    ) -> tuple[rules.RuleState, rules.Decision | None]:
+        return rules.decide_story(
+            state,
+            scope="w1",
+            kind=kind,
+            subject=kind,
+            level=level,
+            at=at(hours),
+            signal=signal,
+            settings=SETTINGS,
+        )
+
+    blue, orange = trends.Level.BLUE, trends.Level.ORANGE
+    state, opened = step(rules.RuleState(), trends.VOLUME_SPIKE, blue, 0, "s0")
+    assert opened is not None and opened.previous is None and not opened.update
+    assert opened.incident == "w1:story:20260302T0000Z"
+    state, same = step(state, trends.VOLUME_SPIKE, blue, 1, "s1")
+    assert same is None  # a kind the story has, at its level: attached quietly
+    state, term = step(state, trends.EMERGING_TERM, blue, 2, "s2")
+    assert term is not None and term.update and term.incident == opened.incident
+    assert term.key != opened.key and term.signals == ("s0", "s1")
+    state, up = step(state, trends.VOLUME_SPIKE, orange, 3, "s3")
+    assert up is not None and up.previous == blue and up.level == orange and not up.update
+    state, hot = step(state, trends.HOT_LIST, blue, 4, "s4")
+    assert hot is not None and hot.update and hot.level == orange  # at the story's level
+    # The story keeps its latest MAX_SIGNALS signal lines.
+    last = 4 + rules.MAX_SIGNALS
+    for h in range(5, last + 1):
+        state, quiet = step(state, trends.VOLUME_SPIKE, blue, h, f"s{h}")
+        assert quiet is None
+    assert state.story is not None
+    assert state.story.signals == tuple(f"s{h}" for h in range(last + 1 - rules.MAX_SIGNALS, last + 1))
+    # Open while detections come less than story_hours apart; after that a new story opens.
+    state, within = step(state, trends.VOLUME_SPIKE, blue, last + 24, "late")
+    assert within is None
+    state, again = step(state, trends.VOLUME_SPIKE, blue, last + 48 + 1 / 12, "next")
+    assert again is not None and again.incident != opened.incident and again.previous is None
+    assert again.signals == () and state.story is not None and state.story.signals == ("next",)
+
+
 def test_incidents_are_separate_per_kind_and_subject() -> None:
     state = rules.RuleState()
     keys = set()
@@ -829,6 +872,26 @@ def test_a_head_kol_post_alerts_on_its_own_once_per_author(sqlite_db: Database) 
     _clear_alerts(sqlite_db)
     never = _settings(rules={"kol_alone_followers": -1})
     assert _run_hourly(sqlite_db, never, range(24 * 7 - 2, 24 * 7 + 4)) == 0
+
+
+def test_an_organisation_account_does_not_alert_on_its_own(sqlite_db: Database) -> None:
+    # The brand's own official account (a Weibo blue V, verified_type 1-7) posts about its products
+    # all the time; a personal 头部 account (orange V, type 0) of the same size is news.
+    _setup(sqlite_db)
+    _store(sqlite_db, _quiet_week(random.Random(8)))
+    posts = []
+    for pid, hours, author, name, verified_type in (
+        ("o1", 24 * 7 + 0.2, "official", "鹿角咖啡官方", "2"),
+        ("p1", 24 * 7 + 2.2, "person", "咖啡大V", "0"),
+    ):
+        post, label = _kol_post(pid, hours, author, name, 2_500_000)
+        who = replace(post.author, verified=True, verified_type=verified_type)
+        posts.append((replace(post, author=who), label))
+    _store(sqlite_db, posts)
+    assert _run_hourly(sqlite_db, _settings(), range(24 * 7 - 2, 24 * 7 + 4)) == 1
+    with sqlite_db.read() as s:
+        (alert,) = s.exec(select(AlertRow))
+    assert alert.details["detection"]["subject"] == "weibo:person"
 
 
 def _kol_story(db: Database) -> None:
