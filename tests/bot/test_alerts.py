@@ -703,6 +703,62 @@ def test_copy_paste_wave_is_tagged_and_downgraded_in_the_job(sqlite_db: Database
     assert sum(1 for pid in first.post_ids if pid == pk) <= 1
 
 
+def _hour_of_posts(hour: int, n: int, throwaway: int, tag: str) -> list[tuple[Post, str]]:
+    """`n` distinct posts spread over one hour, the first `throwaway` of them by default-nickname
+    accounts (one account per post), the rest by ordinary fans."""
+
+    out = []
+    for i in range(n):
+        pid = f"{tag}{hour}-{i}"
+        if i < throwaway:
+            who = Author("weibo", f"t{pid}", f"用户{7_000_000 + hour * 100 + i}", followers=0, posts_count=1)
+        else:
+            who = Author("weibo", f"f{pid}", f"咖啡粉{pid}", followers=500 + i, posts_count=300)
+        text = f"鹿角咖啡 拿铁 {pid}"
+        post = Post("weibo", pid, f"https://m.weibo.cn/status/{pid}", who, text, at(hour + i / n))
+        out.append((post, "neutral"))
+    return out
+
+
+def test_the_sockpuppet_tag_discounts_the_watch_usual_throwaway_share(sqlite_db: Database) -> None:
+    # A brand whose ordinary chatter is 80% default-nickname accounts (a day of it is the job's
+    # baseline), then a burst that is only half theirs: not a 水军 wave, though half of the bucket
+    # is more than half of the excess over the expected count.
+    _setup(sqlite_db)
+    _store(sqlite_db, [p for h in range(48) for p in _hour_of_posts(h, 20, 16, "q")])
+    assert run_alert_rules(
+        sqlite_db, _settings(rules={"max_age_hours": 1000}), Secrets({}), now=at(48) + timedelta(minutes=12)
+    ) == 0
+    _store(sqlite_db, _hour_of_posts(48, 80, 40, "b"))
+    _run_hourly(sqlite_db, _settings(), range(49, 51))
+    with sqlite_db.read() as s:
+        spikes = [a for a in s.exec(select(AlertRow)) if a.kind == trends.VOLUME_SPIKE]
+    assert spikes
+    assert all(not a.details["sockpuppet"]["tagged"] for a in spikes), [a.body for a in spikes]
+
+
+def test_the_sockpuppet_tag_counts_posts_not_accounts(sqlite_db: Database) -> None:
+    # Five throwaway accounts posting 40 times each carry a burst: five of 45 accounts, but most
+    # of the posts.
+    _setup(sqlite_db)
+    _store(sqlite_db, _quiet_week(random.Random(12)))
+    assert _after_quiet_week(sqlite_db) == 0
+    burst = _burst(24 * 7, 240, hours=3)
+    army = [Author("weibo", f"army{k}", f"用户{8_000_000 + k}", followers=0, posts_count=2) for k in range(5)]
+    # Five of every six posts are the army's (200 of 240), the rest ordinary customers.
+    _store(
+        sqlite_db,
+        [(replace(p, author=army[i % 6]) if i % 6 < 5 else p, lab) for i, (p, lab) in enumerate(burst)],
+    )
+    _run_hourly(sqlite_db, _settings(), range(24 * 7 + 1, 24 * 7 + 4))
+    with sqlite_db.read() as s:
+        spikes = [a for a in s.exec(select(AlertRow)) if a.kind == trends.VOLUME_SPIKE]
+    assert spikes
+    sp = spikes[0].details["sockpuppet"]
+    assert sp["tagged"] and sp["suspicious_share"] > 0.5 and sp["copy_share"] == 0
+    assert "疑似水军" in spikes[0].title
+
+
 def test_kol_and_hot_list_alerts(sqlite_db: Database) -> None:
     _setup(sqlite_db)
     settings = _settings()
