@@ -193,3 +193,39 @@ async def test_permanent_errors_fail_at_once_and_a_failed_report_does_not_loop(s
         assert repos.delivery_counts(s) == {"failed": 1}
         titles = [a.title for a, _ in alert_queries.alerts_after(s, after_id=0)]
     assert len(titles) == 2 and "delivery failed: console:acme" in titles[1]
+
+
+async def test_a_report_that_fails_for_good_is_not_reported_again(sqlite_db: Database) -> None:
+    # Both channels are broken for good: the alert fails on one, its report fails on the other,
+    # and that failure must not start a report about the report (which would ping-pong forever).
+    ws = workspace(sqlite_db)
+    enqueue(sqlite_db, ws, kind="volume_spike", key="spike:both", title="声量激增")
+    console = Recorder(DeliveryResult.failed(0, 1, "TelegramForbiddenError: bot was kicked"))
+    file = Recorder(DeliveryResult.failed(0, 1, "file write failed: read-only file system"))
+    clock = [NOW + timedelta(seconds=1)]
+    sender = OutboxSender(
+        sqlite_db,
+        {"console": console, "file": file},
+        owner="t",
+        clock=lambda: clock[0],
+        failure_targets=lambda _session, _ws: [("console", "acme"), ("file", "alerts")],
+    )
+    await _run_until_settled(sender, sqlite_db, clock, limit=10)
+    assert (len(console.sent), len(file.sent)) == (1, 1)
+    with sqlite_db.read() as s:
+        assert repos.delivery_counts(s) == {"failed": 2}
+        assert len(alert_queries.alerts_after(s, after_id=0)) == 2
+
+
+async def test_max_attempts_gives_up_before_the_deadline(sqlite_db: Database) -> None:
+    ws = workspace(sqlite_db)
+    enqueue(sqlite_db, ws, kind="volume_spike", key="spike:3x", title="声量激增")
+    clock = [NOW]
+    channel = Outage(clock, until=NOW + timedelta(days=365))
+    sender = OutboxSender(
+        sqlite_db, {"console": channel}, owner="t", max_attempts=3, clock=lambda: clock[0]
+    )
+    await _run_until_settled(sender, sqlite_db, clock, limit=10)
+    assert len(channel.attempts) == 3 and channel.attempts[-1] < NOW + timedelta(minutes=5)
+    with sqlite_db.read() as s:
+        assert repos.delivery_counts(s) == {"failed": 1}
