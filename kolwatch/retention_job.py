@@ -35,15 +35,5 @@ def run_retention(db: Database, settings: Settings, *, now: datetime) -> repos.P
         if not repos.claim_job_period(session, job=JOB, period_key=f"{now:%Y-%m-%d}", now=now):
             return None
         result = repos.purge_older_than(session, cutoff=cutoff)
-    log.info(
-        "retention (%d days): purged before %s UTC: %d posts, %d mentions, %d counter buckets, "
-        "%d alerts, %d authors",
-        days,
-        f"{cutoff:%Y-%m-%d %H:%M}",
-        result.posts,
-        result.mentions,
-        result.counters,
-        result.alerts,
-        result.authors,
-    )
+    log.info("retention (%d days): %s", days, result.summary())
     return result

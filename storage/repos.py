@@ -1583,11 +1583,20 @@ def iter_posts(
 
 @dataclass(frozen=True)
 class PurgeResult:
+    cutoff: datetime
     posts: int
     mentions: int
     counters: int
     alerts: int
     authors: int
+
+    def summary(self) -> str:
+        """One line for the log and the `db purge` command."""
+
+        return (
+            f"purged before {self.cutoff:%Y-%m-%d %H:%M} UTC: {self.posts} posts, {self.mentions} mentions, "
+            f"{self.counters} counter buckets, {self.alerts} alerts, {self.authors} authors"
+        )
 
 
 def purge_older_than(session: Session, *, cutoff: datetime) -> PurgeResult:
@@ -1623,6 +1632,7 @@ def purge_older_than(session: Session, *, cutoff: datetime) -> PurgeResult:
         session.exec(delete(FollowerSnapshotRow).where(col(FollowerSnapshotRow.author_pk).in_(list(chunk))))
         session.exec(delete(AuthorRow).where(col(AuthorRow.id).in_(list(chunk))))
     return PurgeResult(
+        cutoff=cutoff,
         posts=posts or 0,
         mentions=mentions or 0,
         counters=counters or 0,

@@ -52,10 +52,7 @@ def run_purge(args: argparse.Namespace) -> int:
     cutoff = datetime.now(UTC) - age
     with db.write() as session:
         result = repos.purge_older_than(session, cutoff=cutoff)
-    print(
-        f"purged before {cutoff:%Y-%m-%d %H:%M} UTC: {result.posts} posts, {result.mentions} mentions, "
-        f"{result.counters} counter buckets, {result.alerts} alerts, {result.authors} authors"
-    )
+    print(result.summary())
     db.dispose()
     return 0
 
