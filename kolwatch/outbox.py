@@ -263,7 +263,10 @@ class OutboxSender:
             if alert_id not in notices:
                 try:
                     notices[alert_id] = alert_notice(delivery.alert)
-                except (OSError, ValueError) as exc:  # e.g. a digest file deleted since it was written
+                except Exception as exc:
+                    # A digest file deleted since it was written, or malformed stored details: that
+                    # alert's deliveries fail (logged, reported), not the whole claimed batch, which
+                    # would stay leased and be claimed, and crash, again on every drain.
                     notices[alert_id] = exc
             out.append((delivery, notices[alert_id]))
         return out

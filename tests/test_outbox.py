@@ -62,6 +62,22 @@ async def test_digest_with_vanished_file_fails_that_delivery_only(
         assert repos.delivery_counts(s) == {"sent": 1, "failed": 1}
 
 
+async def test_an_alert_with_malformed_details_fails_alone(sqlite_db: Database) -> None:
+    # Stored details are data (hand-edited, or written by another version): a digest whose
+    # feedback list holds a null post id must fail its own delivery, not every drain.
+    ws = workspace(sqlite_db)
+    broken = {"feedback": [["[1]", None]]}
+    enqueue(sqlite_db, ws, kind="digest", key="digest:day:x", title="日报", details=broken)
+    enqueue(sqlite_db, ws, kind="volume_spike", key="spike:ok", title="声量激增")
+    notifier = Recorder()
+    sender = OutboxSender(
+        sqlite_db, {"console": notifier}, owner="t", clock=lambda: NOW + timedelta(seconds=1)
+    )
+    summary = await sender.drain()
+    assert (summary.sent, summary.failed) == (1, 1)
+    assert [n.title for n in notifier.sent] == ["声量激增"]
+
+
 async def test_retry_after_reschedules_and_missing_notifier_waits(sqlite_db: Database) -> None:
     ws = workspace(sqlite_db)
     enqueue(sqlite_db, ws, kind="volume_spike", key="spike:2", title="声量激增")
