@@ -638,6 +638,11 @@ async def test_kol_board_and_explain(env: Env) -> None:
     assert "rank 1/3" in text and "权重 0.600" in text
     (call,) = await ask(env, "/kol explain 不存在的人", user=member())
     assert "no scored author" in visible(call)
+    # The period argument's bad input: out of range, or a second period where a watch goes.
+    (call,) = await ask(env, "/kol 400d", user=member())
+    assert "between 1h and 90d" in visible(call)
+    (call,) = await ask(env, "/kol 瑞幸 7d 1d", user=member())
+    assert "usage: /kol" in visible(call)
 
 
 async def test_sov_compares_with_competitors(env: Env) -> None:
