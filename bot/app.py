@@ -67,11 +67,19 @@ class BotConfigError(ValueError):
 
 
 def build_dispatcher(
-    settings: Any, db: Database, secrets: Any, *, refusals: RefusalMemory | None = None
+    settings: Any,
+    db: Database,
+    secrets: Any,
+    *,
+    refusals: RefusalMemory | None = None,
+    platforms: frozenset[str] | None = None,
 ) -> Dispatcher:
-    """A fresh Dispatcher (routers attach to one parent only, so never share them)."""
+    """A fresh Dispatcher (routers attach to one parent only, so never share them). `platforms`:
+    the platform names watch queries may use in `platform:` (kolwatch.settings.known_platforms);
+    None accepts any."""
 
     dp = Dispatcher()
+    dp["known_platforms"] = platforms
     access = AccessMiddleware(db, settings)
     dp.message.outer_middleware(access)
     dp.callback_query.outer_middleware(access)
@@ -126,12 +134,13 @@ async def run_polling(
     *,
     polling_timeout: int = 30,
     bot: Bot | None = None,
+    platforms: frozenset[str] | None = None,
 ) -> None:
     """Poll until `stop_event` is set, then stop cleanly (pending getUpdates cancelled, session
     closed). A crash of the polling loop itself is raised, not swallowed."""
 
     bot = bot or build_bot(settings, secrets)
-    dp = build_dispatcher(settings, db, secrets)
+    dp = build_dispatcher(settings, db, secrets, platforms=platforms)
     try:
         try:
             await set_commands(bot)

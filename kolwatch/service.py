@@ -24,7 +24,7 @@ from kolwatch.notifiers import build_notifiers
 from kolwatch.outbox import DrainSummary, OutboxSender, failure_targets
 from kolwatch.pipeline import Analyzer, Pipeline, RunSummary, process_owner
 from kolwatch.scheduler import build_scheduler
-from kolwatch.settings import Secrets, Settings, parse_duration
+from kolwatch.settings import Secrets, Settings, known_platforms, parse_duration
 from storage.db import Database
 from storage.repos import PurgeResult
 
@@ -159,7 +159,13 @@ class Service:
             while not self._stop.is_set():
                 if await asyncio.to_thread(lock.acquire):
                     log.info("this process runs the Telegram bot")
-                    await run_polling(self.settings, self.secrets, self.db, self._stop)
+                    await run_polling(
+                        self.settings,
+                        self.secrets,
+                        self.db,
+                        self._stop,
+                        platforms=known_platforms(self.settings),
+                    )
                     return
                 log.info("another process runs the Telegram bot; standing by")
                 with contextlib.suppress(TimeoutError):

@@ -15,13 +15,15 @@ re-enables watches that settings.toml names, at every start.
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy import func, select
 from sqlmodel import Session, col
 
-from nlp.query import parse, phrase
+from nlp.matcher import check_query as check_matchable
+from nlp.query import QuerySyntaxError, parse, phrase
 from nlp.types import NEGATIVE, NEUTRAL, POSITIVE
 from storage.models import (
     AuthorRow,
@@ -157,11 +159,18 @@ def check_watch_name(name: str) -> str:
     return name
 
 
-def check_query(query: str) -> str:
-    """The query itself if it parses; `nlp.query.QuerySyntaxError` (with position) otherwise."""
+def check_query(query: str, platforms: Collection[str] | None = None) -> str:
+    """The query itself if a watch can use it, as settings.toml's watches are checked:
+    `nlp.query.QuerySyntaxError` (with position) when it does not parse or names a platform not
+    in `platforms` (when given); BotRepoError when it could match without any of its terms."""
 
     query = query.strip()
-    parse(query)
+    try:
+        check_matchable(parse(query, platforms=platforms))
+    except QuerySyntaxError:
+        raise
+    except ValueError as exc:
+        raise BotRepoError(f"查询无效 invalid query {query[:80]!r}: {exc}") from None
     return query
 
 
@@ -206,11 +215,13 @@ def add_watch(
     query: str,
     competitors: tuple[str, ...] = (),
     now: datetime | None = None,
+    platforms: Collection[str] | None = None,
 ) -> WatchView:
-    """Create a watch (or re-enable a removed one of that name). QuerySyntaxError for a bad query."""
+    """Create a watch (or re-enable a removed one of that name). QuerySyntaxError for a bad query;
+    `platforms`: the platform names `platform:` may use (see check_query)."""
 
     name = check_watch_name(name)
-    query = check_query(query)
+    query = check_query(query, platforms)
     comps = _check_competitors(competitors)
     now = now or datetime.now(UTC)
     row = _watch_row(session, workspace_id, name)
@@ -233,11 +244,12 @@ def edit_watch(
     query: str,
     competitors: tuple[str, ...] | None = None,
     now: datetime | None = None,
+    platforms: Collection[str] | None = None,
 ) -> WatchView:
     """Replace the query (and competitors when given) of an enabled watch."""
 
     name = check_watch_name(name)
-    query = check_query(query)
+    query = check_query(query, platforms)
     row = _watch_row(session, workspace_id, name)
     if row is None or not row.enabled:
         raise NotFound(f"没有这个监测 no watch named {name!r}")

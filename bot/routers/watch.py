@@ -59,7 +59,9 @@ def _name(args: str) -> str:
     return parts[1]
 
 
-async def _change(message: Message, db: Database, acc: ChatAccess, args: str) -> None:
+async def _change(
+    message: Message, db: Database, acc: ChatAccess, args: str, platforms: frozenset[str] | None
+) -> None:
     sub = args.split(maxsplit=1)[0].lower()
     if sub == "remove":
         w = await write(db, bot_repo.remove_watch, workspace_id=acc.workspace_id, name=_name(args))
@@ -67,7 +69,7 @@ async def _change(message: Message, db: Database, acc: ChatAccess, args: str) ->
     else:
         name, query = _name_and_query(args)
         fn = bot_repo.add_watch if sub == "add" else bot_repo.edit_watch
-        w = await write(db, fn, workspace_id=acc.workspace_id, name=name, query=query)
+        w = await write(db, fn, workspace_id=acc.workspace_id, name=name, query=query, platforms=platforms)
         verb = "已添加 added" if sub == "add" else "已修改 updated"
         text = f"{verb} {render.bold(w.name)}: {render.code(w.query)}"
     await send_html(message, text)
@@ -78,8 +80,10 @@ def make_router() -> Router:
     router.message.filter(KnownChat())
 
     @router.message(Command("watch"), FirstArg("add", "edit", "remove"), IsAdmin())
-    async def cmd_change(message: Message, access: ChatAccess | None, db: Database) -> None:
-        await _change(message, db, require_access(access), command_args(message))
+    async def cmd_change(
+        message: Message, access: ChatAccess | None, db: Database, known_platforms: frozenset[str] | None
+    ) -> None:
+        await _change(message, db, require_access(access), command_args(message), known_platforms)
 
     @router.message(Command("watch"), FirstArg("add", "edit", "remove"))
     async def cmd_change_refused(message: Message) -> None:

@@ -212,7 +212,13 @@ async def env(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Env]:
         stop = asyncio.Event()
         task = asyncio.create_task(
             run_polling(
-                settings, secrets, db, stop, polling_timeout=1, bot=build_bot(settings, secrets, retry=retry)
+                settings,
+                secrets,
+                db,
+                stop,
+                polling_timeout=1,
+                bot=build_bot(settings, secrets, retry=retry),
+                platforms=frozenset({"weibo", "bilibili"}),
             )
         )
         await fake.wait_for("getUpdates")
@@ -394,6 +400,11 @@ async def test_watch_add_with_bad_query_points_at_the_mistake(env: Env) -> None:
     assert "query error" in text and "<pre>" in raw
     caret_lines = text.split("\n")[-2:]
     assert caret_lines[0].strip().startswith("瑞幸 AND (新品 OR") and caret_lines[1].strip() == "^"
+    (call,) = await ask(env, "/watch add 新品 瑞幸 platform:weibp", user=admin())
+    assert "weibp" in visible(call) and "bilibili" in visible(call)  # the platforms it knows
+    (call,) = await ask(env, "/watch add 新品 NOT 瑞幸", user=admin())
+    assert "term that must appear" in visible(call)
+    assert db_read(env, lambda s: s.exec(select(WatchRow).where(WatchRow.name == "新品")).first()) is None
 
 
 async def test_watch_add_show_edit_remove_list(env: Env) -> None:
@@ -693,13 +704,15 @@ async def test_digest_posts_carry_feedback_buttons(env: Env) -> None:
     known = set(
         db_read(
             env,
-            lambda s: s.exec(
-                select(MentionRow.post_pk).where(
-                    MentionRow.watch_id == env.ids["watch"], MentionRow.created_at >= since
+            lambda s: (
+                s.exec(
+                    select(MentionRow.post_pk).where(
+                        MentionRow.watch_id == env.ids["watch"], MentionRow.created_at >= since
+                    )
                 )
-            )
-            .scalars()
-            .all(),
+                .scalars()
+                .all()
+            ),
         )
     )
     for n, row in enumerate(rows, 1):
@@ -819,10 +832,12 @@ async def test_alerts_on_off_as_typed_commands(env: Env) -> None:
         return bool(
             db_read(
                 env,
-                lambda s: s.exec(select(WorkspaceChatRow).where(WorkspaceChatRow.chat_id == CHAT))
-                .scalars()
-                .one()
-                .subscribed,
+                lambda s: (
+                    s.exec(select(WorkspaceChatRow).where(WorkspaceChatRow.chat_id == CHAT))
+                    .scalars()
+                    .one()
+                    .subscribed
+                ),
             )
         )
 

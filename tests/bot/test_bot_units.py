@@ -81,6 +81,16 @@ def test_watch_lifecycle_and_validation(sqlite_db: Database) -> None:
         with pytest.raises(QuerySyntaxError) as info:
             bot_repo.add_watch(s, workspace_id=ws, name="坏", query="a AND (b OR")
         assert info.value.position >= 0 and "^" in str(info.value)
+        # As settings.toml's watches are checked: a platform typo, and a query no term anchors.
+        with pytest.raises(QuerySyntaxError, match="weibp"):
+            bot_repo.add_watch(
+                s, workspace_id=ws, name="坏", query="瑞幸 platform:weibp", platforms={"weibo"}
+            )
+        for unanchored in ("NOT 瑞幸", "platform:weibo"):
+            with pytest.raises(BotRepoError, match="term that must appear"):
+                bot_repo.add_watch(s, workspace_id=ws, name="坏", query=unanchored)
+        with pytest.raises(BotRepoError, match="term that must appear"):
+            bot_repo.edit_watch(s, workspace_id=ws, name="新品", query="NOT 瑞幸")
         for bad in ("", "a b", "x:y", "a/b", "\x00", "名" * 65):
             with pytest.raises(BotRepoError):
                 bot_repo.add_watch(s, workspace_id=ws, name=bad, query="x")
@@ -301,8 +311,27 @@ def test_mentions_header_says_when_the_total_was_capped() -> None:
 
     watch = queries.WatchRef(1, 1, "acme", "Asia/Shanghai", "鹿角", "鹿角", (), True)
     item = queries.MentionItem(
-        1, 1, "weibo", "p1", "https://m.weibo.cn/status/p1", "", "鹿角咖啡", datetime(2026, 3, 9, tzinfo=UTC),
-        1, "a1", "博主", "", None, 1, 0, 0, None, None, "neutral", "", (),
+        1,
+        1,
+        "weibo",
+        "p1",
+        "https://m.weibo.cn/status/p1",
+        "",
+        "鹿角咖啡",
+        datetime(2026, 3, 9, tzinfo=UTC),
+        1,
+        "a1",
+        "博主",
+        "",
+        None,
+        1,
+        0,
+        0,
+        None,
+        None,
+        "neutral",
+        "",
+        (),
     )
     small = queries.MentionPage(items=(item,), next_cursor=None, total=12, offset=5)
     big = queries.MentionPage(items=(item,), next_cursor=None, total=TOTAL_CAP, offset=5)
