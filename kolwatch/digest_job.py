@@ -15,8 +15,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from sqlalchemy import select
-
 from bot.digest import (
     DigestData,
     DigestWindow,
@@ -31,7 +29,6 @@ from kolwatch.outbox import alert_targets
 from kolwatch.settings import Secrets, Settings
 from storage import repos
 from storage.db import Database
-from storage.models import AlertRow
 
 DIGEST_TARGET_LEVEL = 4  # the most severe level: passes every chat's min_level filter
 
@@ -90,11 +87,7 @@ def run_digest(
     ws_id = _workspace_id(db, workspace)
     if send:
         with db.read() as session:
-            stored = (
-                session.exec(select(AlertRow).where(AlertRow.workspace_id == ws_id, AlertRow.key == key))
-                .scalars()
-                .first()
-            )
+            stored = repos.alert_by_key(session, workspace_id=ws_id, key=key)
         if stored is not None:
             return [Path(p) for p in stored.details.get("files", []) if Path(p).exists()]
     with db.read() as session:

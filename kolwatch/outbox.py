@@ -39,7 +39,7 @@ LEVEL_EMOJI = {4: "🔴", 3: "🟠", 2: "🟡", 1: "🔵"}
 _NOTICE_LEVEL = {4: "critical", 3: "critical", 2: "warning", 1: "info"}
 
 
-def channel_targets(settings: Settings, secrets: Secrets, workspace: str) -> list[tuple[str, str]]:
+def channel_targets(settings: Settings, workspace: str) -> list[tuple[str, str]]:
     """The non-Telegram channels a workspace configured ("console", "wecom:ops" ...)."""
 
     for ws in settings.workspaces:
@@ -79,7 +79,7 @@ def alert_targets(
             targets += repos.workspace_admin_targets(session, workspace_id=workspace_id)
         else:
             targets += repos.workspace_targets(session, workspace_id=workspace_id, level=level)
-    targets += channel_targets(settings, secrets, names.get(workspace_id, ""))
+    targets += channel_targets(settings, names.get(workspace_id, ""))
     return list(dict.fromkeys(targets))
 
 

@@ -1360,6 +1360,16 @@ def enqueue_alert(session: Session, *, alert: AlertSpec, targets: Sequence[tuple
     return alert_id
 
 
+def alert_by_key(session: Session, *, workspace_id: int, key: str) -> AlertRow | None:
+    """The workspace's alert stored under `key` (unique per workspace), if any."""
+
+    return (
+        session.exec(select(AlertRow).where(AlertRow.workspace_id == workspace_id, AlertRow.key == key))
+        .scalars()
+        .first()
+    )
+
+
 def last_alert_for_incident(session: Session, *, workspace_id: int, incident: str) -> AlertRow | None:
     return (
         session.exec(
